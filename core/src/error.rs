@@ -11,27 +11,9 @@ use crate::dh::DhError;
 use crate::identity::{KeyText, PublicKey};
 use crate::message::MessageError;
 
-/// The wire error codes of PROTOCOL.md section 5.
-pub mod code {
-    /// The body is malformed, or a text breaks the text rules.
-    pub const MALFORMED: u16 = 1;
-    /// Unsupported or out-of-place message type.
-    pub const UNSUPPORTED: u16 = 2;
-    /// Not allowed (authentication or policy).
-    pub const NOT_ALLOWED: u16 = 3;
-    /// Bad nick or room name.
-    pub const BAD_NAME: u16 = 4;
-    /// Nick already in use.
-    pub const NAME_IN_USE: u16 = 5;
-    /// No such room or nick.
-    pub const NO_SUCH_TARGET: u16 = 6;
-    /// Rate limited.
-    pub const RATE_LIMITED: u16 = 7;
-    /// Server busy (too many clients).
-    pub const SERVER_BUSY: u16 = 8;
-    /// Internal error.
-    pub const INTERNAL: u16 = 9;
-}
+/// The wire error codes of PROTOCOL.md section 5 (defined beside the
+/// message codecs, which map their own errors to them).
+pub use crate::message::error_code as code;
 
 /// How a peer reacts to an [`Error`] (PROTOCOL.md section 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,7 +245,7 @@ impl Error {
                 Reaction::Stop
             }
             Self::Message(e) => Reaction::ErrorAndStay(e.wire_code()),
-            Self::OutOfPlace(_) => Reaction::ErrorAndStay(code::UNSUPPORTED),
+            Self::OutOfPlace(_) => Reaction::ErrorAndStay(code::UNSUPPORTED_TYPE),
             Self::MalformedControl(_) => Reaction::Ignore,
             Self::InvalidOutgoing(_) | Self::WrongDirection(_) => Reaction::Local,
         }

@@ -1,0 +1,225 @@
+//! Batch mode: commands from stdin, one JSON object a line on stdout for
+//! every event.
+//!
+//! Events, in order: `welcome` first, then as received:
+//!
+//! - `{"type":"welcome","nick":..,"server_key":..,"fingerprint":..,"server_name":..,"motd":..}`
+//! - `{"type":"message","time_ms":..,"from":..,"room":..,"text":..,"history":bool,"legacy":bool}`
+//!   (`legacy`: the sender is an unauthenticated legacy client)
+//! - `{"type":"notice","text":..}`: server notices, and local answers to
+//!   `/help`, `/fingerprint` and `/switch`
+//! - `{"type":"roster","room":..,"nicks":[..]}`: one per complete roster
+//! - `{"type":"error","code":..,"text":..}`: server errors; code 0 is a
+//!   local refusal (unknown command, bad arguments, text not allowed):
+//!   nothing was sent
+//! - `{"type":"closed","reason":..}`: always the last line
+//!
+//! After stdin ends (or `/quit`), the client stays connected for `--linger`
+//! seconds printing events, then sends CLOSE and exits.
+
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::commands::{ChatState, Outcome};
+use super::exit::Failure;
+use super::session::{Action, Event, Running, WelcomeInfo};
+
+/// A JSON line for `value`, with the C1 control characters (U+007F-U+009F,
+/// which serde_json leaves as they are) escaped too, so no output byte
+/// sequence can drive a terminal.
+pub fn json_line(value: &Value) -> String {
+    let s = value.to_string();
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if ('\u{7f}'..='\u{9f}').contains(&c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The JSON form of the welcome.
+pub fn welcome_json(w: &WelcomeInfo) -> Value {
+    json!({
+        "type": "welcome",
+        "nick": w.nick,
+        "server_key": w.server_key,
+        "fingerprint": w.fingerprint,
+        "server_name": w.server_name,
+        "motd": w.motd,
+    })
+}
+
+/// The JSON form of an event.
+pub fn event_json(e: &Event) -> Value {
+    match e {
+        Event::Message(m) => json!({
+            "type": "message",
+            "time_ms": m.time_ms,
+            "from": m.from,
+            "room": m.room,
+            "text": m.text,
+            "history": m.history,
+            "legacy": m.legacy,
+        }),
+        Event::Notice(text) => json!({"type": "notice", "text": text}),
+        Event::Roster { room, nicks } => json!({"type": "roster", "room": room, "nicks": nicks}),
+        Event::Error { code, text } => json!({"type": "error", "code": code, "text": text}),
+        Event::Ended { reason, .. } => closed_json(reason),
+    }
+}
+
+fn closed_json(reason: &str) -> Value {
+    json!({"type": "closed", "reason": reason})
+}
+
+fn emit(value: &Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", json_line(value));
+    let _ = out.flush();
+}
+
+/// Reads stdin lines on a thread of its own (a blocked read never holds up
+/// the exit); the channel closes at end of input.
+fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Runs batch mode on an established session.
+///
+/// # Errors
+/// The failure that ended the session, after the `closed` line.
+pub async fn run(
+    mut running: Running,
+    welcome: &WelcomeInfo,
+    room: Option<String>,
+    linger: Duration,
+) -> Result<(), Failure> {
+    emit(&welcome_json(welcome));
+    let mut chat = ChatState::new(&welcome.nick, &welcome.server_key, &welcome.fingerprint);
+    let mut nick_pending = false;
+    if let Some(room) = room {
+        apply(
+            &mut chat,
+            &running,
+            &format!("/join {room}"),
+            &mut nick_pending,
+        );
+    }
+    let mut input = stdin_lines();
+    let mut input_open = true;
+    let linger_end = tokio::time::sleep(Duration::from_secs(365 * 86_400));
+    tokio::pin!(linger_end);
+    let mut reason = "end of input".to_string();
+    loop {
+        tokio::select! {
+            line = input.recv(), if input_open => match line {
+                Some(line) => {
+                    if apply(&mut chat, &running, &line, &mut nick_pending) {
+                        reason = "quit".to_string();
+                        input_open = false;
+                        linger_end.as_mut().reset(tokio::time::Instant::now() + linger);
+                    }
+                }
+                None => {
+                    input_open = false;
+                    linger_end.as_mut().reset(tokio::time::Instant::now() + linger);
+                }
+            },
+            ev = running.events.recv() => match ev {
+                Some(Event::Ended { reason, failure }) => {
+                    emit(&closed_json(failure.as_ref().map_or(&reason, |f| &f.message)));
+                    return failure.map_or(Ok(()), Err);
+                }
+                Some(ev) => {
+                    if let Event::Error { code: 4 | 5, .. } = ev {
+                        if nick_pending {
+                            chat.nick_refused();
+                            nick_pending = false;
+                        }
+                    }
+                    emit(&event_json(&ev));
+                }
+                None => {
+                    let f = Failure::local("the network task ended unexpectedly");
+                    emit(&closed_json(&f.message));
+                    return Err(f);
+                }
+            },
+            () = &mut linger_end, if !input_open => break,
+        }
+    }
+    running.close(&reason, |ev| emit(&event_json(&ev))).await;
+    emit(&closed_json(&reason));
+    Ok(())
+}
+
+/// Handles one input line; true for `/quit`.
+fn apply(chat: &mut ChatState, running: &Running, line: &str, nick_pending: &mut bool) -> bool {
+    let mut quit = false;
+    for outcome in chat.handle_line(line) {
+        match outcome {
+            Outcome::Send(action) => {
+                if matches!(action, Action::Nick(_)) {
+                    *nick_pending = true;
+                }
+                let _ = running.actions.send(action);
+            }
+            Outcome::Echo { .. } => {}
+            Outcome::Info(text) => emit(&json!({"type": "notice", "text": text})),
+            Outcome::Problem(text) => emit(&json!({"type": "error", "code": 0, "text": text})),
+            Outcome::Quit => quit = true,
+        }
+    }
+    quit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::session::ChatLine;
+
+    #[test]
+    fn json_lines_escape_c0_and_c1_controls_and_parse_back() {
+        let v = event_json(&Event::Notice("a\u{1b}[2J\u{9b}b\n".into()));
+        let line = json_line(&v);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        let back: Value = serde_json::from_str(&line).expect("json");
+        assert_eq!(back["text"], "a\u{1b}[2J\u{9b}b\n");
+    }
+
+    #[test]
+    fn message_events_carry_history_and_legacy_flags() {
+        let v = event_json(&Event::Message(ChatLine {
+            time_ms: 5,
+            from: "a".into(),
+            room: "#r".into(),
+            text: "t".into(),
+            history: true,
+            legacy: true,
+        }));
+        assert_eq!(
+            v,
+            json!({"type":"message","time_ms":5,"from":"a","room":"#r","text":"t","history":true,"legacy":true})
+        );
+        let v = event_json(&Event::Roster {
+            room: "#r".into(),
+            nicks: vec!["a".into(), "b".into()],
+        });
+        assert_eq!(v, json!({"type":"roster","room":"#r","nicks":["a","b"]}));
+    }
+}

@@ -1,0 +1,95 @@
+//! What the server sends a client, as owned values: the room logic hands
+//! these to each member's queue, and each writer seals them for its own
+//! session (hop-by-hop: every client has its own keys).
+
+use std::sync::Arc;
+
+use dhchat_core::message::{ChatMessage, Message, Nicks};
+
+/// A chat line as stored and relayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chat {
+    /// Server clock at acceptance, ms since the Unix epoch.
+    pub time_ms: u64,
+    /// Replayed from history.
+    pub history: bool,
+    /// Sender nick.
+    pub from: String,
+    /// Room, or `@nick` for a direct message.
+    pub room: String,
+    /// Text.
+    pub text: String,
+}
+
+/// One record to send to a client.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// WELCOME.
+    Welcome {
+        /// Assigned nick.
+        nick: String,
+        /// Server name.
+        server_name: Arc<str>,
+        /// MOTD.
+        motd: Arc<str>,
+    },
+    /// MESSAGE (shared between the members of a room).
+    Chat(Arc<Chat>),
+    /// NOTICE.
+    Notice(String),
+    /// ERROR.
+    Error(u16, String),
+    /// One ROSTER record.
+    Roster {
+        /// Room.
+        room: String,
+        /// More records follow.
+        more: bool,
+        /// Nicks in this record.
+        nicks: Vec<String>,
+    },
+    /// PING.
+    Ping([u8; 8]),
+    /// PONG.
+    Pong([u8; 8]),
+    /// CLOSE; the writer stops after it.
+    Close(String),
+}
+
+impl Event {
+    /// Calls `f` with the wire message for this event.
+    pub fn with_message<T>(&self, f: impl FnOnce(&Message<'_>) -> T) -> T {
+        match self {
+            Event::Welcome {
+                nick,
+                server_name,
+                motd,
+            } => f(&Message::Welcome {
+                nick,
+                server_name,
+                motd,
+            }),
+            Event::Chat(c) => f(&Message::Message(ChatMessage {
+                time_ms: c.time_ms,
+                history: c.history,
+                legacy: false,
+                from: &c.from,
+                room: &c.room,
+                text: &c.text,
+            })),
+            Event::Notice(text) => f(&Message::Notice { text }),
+            Event::Error(code, text) => f(&Message::Error { code: *code, text }),
+            Event::Roster { room, more, nicks } => {
+                let list: Vec<&str> = nicks.iter().map(String::as_str).collect();
+                f(&Message::Roster {
+                    room,
+                    more: *more,
+                    nicks: Nicks::List(&list),
+                })
+            }
+            Event::Ping(nonce) => f(&Message::Ping { nonce: *nonce }),
+            Event::Pong(nonce) => f(&Message::Pong { nonce: *nonce }),
+            Event::Close(reason) => f(&Message::Close { reason }),
+        }
+    }
+}

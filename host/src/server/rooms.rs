@@ -1,0 +1,450 @@
+//! The shared chat state: connected clients, the nick registry, rooms and
+//! their members, and fan-out to each member's bounded queue.
+//!
+//! One `std::sync::Mutex` guards it all; no critical section awaits or does
+//! I/O (queue pushes are `try_send`). A client whose queue is full cannot keep
+//! up: it is marked and its connection task is told to end it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use dhchat_core::names::MAX_NICK;
+use tokio::sync::{mpsc, Notify};
+
+use super::event::{Chat, Event};
+
+/// The room every client starts in.
+pub const LOBBY: &str = "#lobby";
+
+/// Most rooms one client may be in at once (a bound on the state one client
+/// can make the server keep).
+pub const MAX_ROOMS_PER_CLIENT: usize = 256;
+
+/// A connected client's number, unique for the server's lifetime.
+pub type ClientId = u64;
+
+/// The lookup key of a nick or room: names compare ASCII-case-insensitively.
+pub fn key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+struct Client {
+    nick: String,
+    tx: mpsc::Sender<Event>,
+    kill: Arc<Notify>,
+    rooms: BTreeSet<String>,
+    kicked: bool,
+}
+
+struct Room {
+    name: String,
+    /// Ordered by id, i.e. by connection order, so WHO answers are stable.
+    members: BTreeSet<ClientId>,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: ClientId,
+    clients: HashMap<ClientId, Client>,
+    nicks: HashMap<String, ClientId>,
+    rooms: HashMap<String, Room>,
+    closing: bool,
+}
+
+/// A registered client: its id and assigned nick, the receiving end of its
+/// queue (for the writer) and the signal that ends its connection.
+pub struct Registered {
+    /// Id.
+    pub id: ClientId,
+    /// Assigned nick.
+    pub nick: String,
+    /// Queue to the writer (WELCOME already in it).
+    pub rx: mpsc::Receiver<Event>,
+    /// Notified when the connection must end (queue overflow, shutdown).
+    pub kill: Arc<Notify>,
+}
+
+/// Why a client was not registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterError {
+    /// At the client cap, or shutting down.
+    Busy,
+}
+
+/// Outcome of a nick change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rename {
+    /// Changed from the old nick.
+    Changed(String),
+    /// Taken by another client.
+    Taken,
+}
+
+/// The shared state.
+pub struct Hub {
+    state: Mutex<State>,
+    max_clients: usize,
+    queue: usize,
+}
+
+fn push(client: &mut Client, ev: Event) {
+    if client.kicked {
+        return;
+    }
+    match client.tx.try_send(ev) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            client.kicked = true;
+            client.kill.notify_one();
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}
+
+fn notice_room(st: &mut State, room_key: &str, except: ClientId, text: &str) {
+    let members: Vec<ClientId> = match st.rooms.get(room_key) {
+        Some(r) => r.members.iter().copied().filter(|m| *m != except).collect(),
+        None => return,
+    };
+    for m in members {
+        if let Some(c) = st.clients.get_mut(&m) {
+            push(c, Event::Notice(text.to_owned()));
+        }
+    }
+}
+
+impl Hub {
+    /// A hub admitting `max_clients`, with queues of `queue` records.
+    pub fn new(max_clients: usize, queue: usize) -> Arc<Hub> {
+        Arc::new(Hub {
+            state: Mutex::new(State::default()),
+            max_clients,
+            queue: queue.max(16),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Clients connected now.
+    pub fn count(&self) -> usize {
+        self.lock().clients.len()
+    }
+
+    /// Registers a client that finished its handshake asking for `wanted`
+    /// (a valid nick): assigns it or a free variant, and queues WELCOME.
+    ///
+    /// # Errors
+    /// [`RegisterError::Busy`] at the client cap or while shutting down.
+    pub fn register(
+        &self,
+        wanted: &str,
+        welcome: impl FnOnce(&str) -> Event,
+    ) -> Result<Registered, RegisterError> {
+        let mut st = self.lock();
+        if st.closing || st.clients.len() >= self.max_clients {
+            return Err(RegisterError::Busy);
+        }
+        let nick = free_variant(&st, wanted);
+        st.next_id += 1;
+        let id = st.next_id;
+        let (tx, rx) = mpsc::channel(self.queue);
+        let kill = Arc::new(Notify::new());
+        let _ = tx.try_send(welcome(&nick));
+        st.nicks.insert(key(&nick), id);
+        st.clients.insert(
+            id,
+            Client {
+                nick: nick.clone(),
+                tx,
+                kill: kill.clone(),
+                rooms: BTreeSet::new(),
+                kicked: false,
+            },
+        );
+        Ok(Registered { id, nick, rx, kill })
+    }
+
+    /// Removes a client, telling the members of its rooms.
+    pub fn unregister(&self, id: ClientId, reason: &str) {
+        let mut st = self.lock();
+        let Some(client) = st.clients.remove(&id) else {
+            return;
+        };
+        st.nicks.remove(&key(&client.nick));
+        let text = format!("{} left ({reason})", client.nick);
+        for room_key in &client.rooms {
+            let empty = match st.rooms.get_mut(room_key) {
+                Some(r) => {
+                    r.members.remove(&id);
+                    r.members.is_empty()
+                }
+                None => false,
+            };
+            if empty {
+                if room_key != LOBBY {
+                    st.rooms.remove(room_key);
+                }
+            } else {
+                notice_room(&mut st, room_key, id, &text);
+            }
+        }
+    }
+
+    /// Queues `ev` for client `id` (which is disconnected if its queue is
+    /// full).
+    pub fn send_to(&self, id: ClientId, ev: Event) {
+        let mut st = self.lock();
+        if let Some(c) = st.clients.get_mut(&id) {
+            push(c, ev);
+        }
+    }
+
+    /// The current nick of `id`.
+    pub fn nick_of(&self, id: ClientId) -> Option<String> {
+        self.lock().clients.get(&id).map(|c| c.nick.clone())
+    }
+
+    /// Whether `id` is in the room `room_key`.
+    pub fn is_member(&self, id: ClientId, room_key: &str) -> bool {
+        self.lock()
+            .clients
+            .get(&id)
+            .is_some_and(|c| c.rooms.contains(room_key))
+    }
+
+    /// The spelling of a room that exists, or `fallback`.
+    pub fn room_name(&self, room_key: &str, fallback: &str) -> String {
+        self.lock()
+            .rooms
+            .get(room_key)
+            .map_or_else(|| fallback.to_owned(), |r| r.name.clone())
+    }
+
+    /// Number of rooms `id` is in.
+    pub fn rooms_of(&self, id: ClientId) -> usize {
+        self.lock().clients.get(&id).map_or(0, |c| c.rooms.len())
+    }
+
+    /// Relays a stored room message to every member but its sender.
+    pub fn deliver_room(&self, room_key: &str, sender: ClientId, chat: Arc<Chat>) {
+        let mut st = self.lock();
+        let members: Vec<ClientId> = match st.rooms.get(room_key) {
+            Some(r) => r.members.iter().copied().filter(|m| *m != sender).collect(),
+            None => return,
+        };
+        for m in members {
+            if let Some(c) = st.clients.get_mut(&m) {
+                push(c, Event::Chat(chat.clone()));
+            }
+        }
+    }
+
+    /// Sends a direct message from `from` to the client called `to`.
+    /// Returns false if no such client is connected.
+    pub fn direct(&self, from: ClientId, to: &str, time_ms: u64, text: &str) -> bool {
+        let mut st = self.lock();
+        let Some(sender) = st.clients.get(&from).map(|c| c.nick.clone()) else {
+            return false;
+        };
+        let Some(&target) = st.nicks.get(&key(to)) else {
+            return false;
+        };
+        let Some(c) = st.clients.get_mut(&target) else {
+            return false;
+        };
+        let room = format!("@{}", c.nick);
+        let chat = Chat {
+            time_ms,
+            history: false,
+            from: sender,
+            room,
+            text: text.to_owned(),
+        };
+        push(c, Event::Chat(Arc::new(chat)));
+        true
+    }
+
+    /// Joins `id` to a room after its history was read: queues the history,
+    /// then adds the member (so history comes before any live message) and
+    /// tells the other members. Returns false if it was a member already.
+    pub fn join(&self, id: ClientId, room: &str, history: Vec<Chat>) -> bool {
+        let mut st = self.lock();
+        let room_key = key(room);
+        let Some(client) = st.clients.get(&id) else {
+            return false;
+        };
+        if client.rooms.contains(&room_key) {
+            return false;
+        }
+        let nick = client.nick.clone();
+        let room_entry = st.rooms.entry(room_key.clone()).or_insert_with(|| Room {
+            name: room.to_owned(),
+            members: BTreeSet::new(),
+        });
+        room_entry.members.insert(id);
+        let name = room_entry.name.clone();
+        if let Some(c) = st.clients.get_mut(&id) {
+            c.rooms.insert(room_key.clone());
+            for mut chat in history {
+                chat.room.clone_from(&name);
+                push(c, Event::Chat(Arc::new(chat)));
+            }
+        }
+        notice_room(&mut st, &room_key, id, &format!("{nick} joined {name}"));
+        true
+    }
+
+    /// Takes `id` out of a room. Returns false if it was not a member.
+    pub fn part(&self, id: ClientId, room: &str) -> bool {
+        let mut st = self.lock();
+        let room_key = key(room);
+        let Some(c) = st.clients.get_mut(&id) else {
+            return false;
+        };
+        if !c.rooms.remove(&room_key) {
+            return false;
+        }
+        let nick = c.nick.clone();
+        let (empty, name) = match st.rooms.get_mut(&room_key) {
+            Some(r) => {
+                r.members.remove(&id);
+                (r.members.is_empty(), r.name.clone())
+            }
+            None => (false, room.to_owned()),
+        };
+        if empty && room_key != LOBBY {
+            st.rooms.remove(&room_key);
+        }
+        if let Some(c) = st.clients.get_mut(&id) {
+            push(c, Event::Notice(format!("you left {name}")));
+        }
+        notice_room(&mut st, &room_key, id, &format!("{nick} left {name}"));
+        true
+    }
+
+    /// Changes the nick of `id` to `new` (a valid nick), telling it and the
+    /// members of its rooms.
+    pub fn rename(&self, id: ClientId, new: &str) -> Rename {
+        let mut st = self.lock();
+        let new_key = key(new);
+        if st.nicks.get(&new_key).is_some_and(|owner| *owner != id) {
+            return Rename::Taken;
+        }
+        let Some(c) = st.clients.get_mut(&id) else {
+            return Rename::Taken;
+        };
+        let old = std::mem::replace(&mut c.nick, new.to_owned());
+        let rooms: Vec<String> = c.rooms.iter().cloned().collect();
+        push(c, Event::Notice(format!("you are now known as {new}")));
+        st.nicks.remove(&key(&old));
+        st.nicks.insert(new_key, id);
+        let text = format!("{old} is now known as {new}");
+        let mut told = BTreeSet::new();
+        for room_key in rooms {
+            let members: Vec<ClientId> = st
+                .rooms
+                .get(&room_key)
+                .map(|r| r.members.iter().copied().collect())
+                .unwrap_or_default();
+            for m in members {
+                if m != id && told.insert(m) {
+                    if let Some(c) = st.clients.get_mut(&m) {
+                        push(c, Event::Notice(text.clone()));
+                    }
+                }
+            }
+        }
+        Rename::Changed(old)
+    }
+
+    /// A room's spelling and its members' nicks, if it exists.
+    pub fn roster(&self, room: &str) -> Option<(String, Vec<String>)> {
+        let st = self.lock();
+        let r = st.rooms.get(&key(room))?;
+        let nicks = r
+            .members
+            .iter()
+            .filter_map(|m| st.clients.get(m).map(|c| c.nick.clone()))
+            .collect();
+        Some((r.name.clone(), nicks))
+    }
+
+    /// Refuses new clients from now on and queues CLOSE for every client.
+    pub fn close_all(&self, reason: &str) {
+        let mut st = self.lock();
+        st.closing = true;
+        for c in st.clients.values_mut() {
+            push(c, Event::Close(reason.to_owned()));
+        }
+    }
+}
+
+/// `wanted` if free, else the first free of `wanted2`, `wanted3`, ...
+/// (shortened to stay within 32 bytes).
+fn free_variant(st: &State, wanted: &str) -> String {
+    if !st.nicks.contains_key(&key(wanted)) {
+        return wanted.to_owned();
+    }
+    // At most `clients` nicks are taken, so one of the next `clients + 1`
+    // distinct candidates is free.
+    for n in 2..st.clients.len() as u64 + 3 {
+        let suffix = n.to_string();
+        let keep = MAX_NICK.saturating_sub(suffix.len()).min(wanted.len());
+        let candidate = format!("{}{suffix}", wanted.get(..keep).unwrap_or(wanted));
+        if !st.nicks.contains_key(&key(&candidate)) {
+            return candidate;
+        }
+    }
+    // Unreachable by the counting argument above; still a valid nick.
+    format!("user{}", st.next_id + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn welcome(nick: &str) -> Event {
+        Event::Notice(nick.to_owned())
+    }
+
+    #[test]
+    fn taken_nicks_get_free_variants_case_insensitively() {
+        let hub = Hub::new(10, 16);
+        let a = hub.register("Alice", welcome).expect("a");
+        let b = hub.register("alice", welcome).expect("b");
+        let c = hub.register("ALICE", welcome).expect("c");
+        assert_eq!(a.nick, "Alice");
+        assert_eq!(b.nick, "alice2");
+        assert_eq!(c.nick, "ALICE3");
+        let long = "x".repeat(32);
+        hub.register(&long, welcome).expect("long");
+        let v = hub.register(&long, welcome).expect("long2");
+        assert_eq!(v.nick.len(), 32);
+        assert!(v.nick.ends_with('2'));
+    }
+
+    #[test]
+    fn client_cap_is_busy() {
+        let hub = Hub::new(1, 16);
+        let _a = hub.register("a", welcome).expect("a");
+        assert!(matches!(
+            hub.register("b", welcome),
+            Err(RegisterError::Busy)
+        ));
+    }
+
+    #[test]
+    fn rename_to_taken_nick_is_refused_but_own_case_change_is_fine() {
+        let hub = Hub::new(10, 16);
+        let a = hub.register("alice", welcome).expect("a");
+        let _b = hub.register("bob", welcome).expect("b");
+        assert_eq!(hub.rename(a.id, "BOB"), Rename::Taken);
+        assert_eq!(hub.rename(a.id, "Alice"), Rename::Changed("alice".into()));
+        assert_eq!(hub.nick_of(a.id).as_deref(), Some("Alice"));
+    }
+}

@@ -1,0 +1,263 @@
+//! End-to-end tests of `firmware-sim/`: the dhchat firmware for QEMU's
+//! lm3s6965evb, built in release (its size profile) with a nested
+//! `cargo build`, chatting over its UART with a real `dhchat-server` (QEMU's
+//! `-serial tcp:` connects the UART to the server's port).
+//!
+//! Every QEMU run has a timeout and is killed when its handle drops, pass or
+//! fail. Needs `qemu-system-arm` and the `thumbv7m-none-eabi` rustup target.
+//!
+//! The footprint report (`firmware-sim/footprint.sh`) shares this harness
+//! (`tests/firmware_support/`) and is a separate, non-default target.
+
+mod common;
+mod firmware_support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Instant;
+
+use common::{Got, TestServer};
+use dhchat_core::group::Group;
+use dhchat_core::handshake::SERVER_HELLO_LEN;
+use dhchat_core::identity::IdentityKey;
+use dhchat_core::message::Message;
+use dhchat_host::rng::new_rng;
+use firmware_support::*;
+
+/// The firmware's line reaches a host client and the host's reply reaches
+/// the firmware, through a real server using `group`.
+async fn chat(group: &str, room: &str) -> Run {
+    let server = TestServer::start(&["--group", group]);
+    let mut host = common::connect(&server, "host").await;
+    if room != "#lobby" {
+        host.send(&Message::Join { room }).await;
+    }
+    let conf = config(
+        &server.key,
+        &[
+            ("nick", "device"),
+            ("room", room),
+            ("send", "hello from the device"),
+            ("expect", "hello device"),
+            ("timeout_ms", "60000"),
+        ],
+    );
+    let qemu = Qemu::start(
+        &firmware().join("dhchat-fw"),
+        Some(server.addr.port()),
+        &conf,
+        &[],
+    );
+    let end = Instant::now() + QEMU_LIMIT;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match host.try_recv(left).await {
+            Some(Ok(Got::Msg {
+                from,
+                room: r,
+                text,
+                ..
+            })) if text == "hello from the device" => {
+                assert!(from.starts_with("device"), "from {from}");
+                assert_eq!(r, room);
+                break;
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("host client: {e}"),
+            None => panic!(
+                "the firmware's message did not arrive; server log:\n{}",
+                server.log_text()
+            ),
+        }
+    }
+    host.say(room, "hello device").await;
+    let run = wait_qemu(qemu).await;
+    eprintln!("{group}: {}", run.diagnosis());
+    assert_eq!(
+        run.code,
+        code::OK,
+        "firmware failed: {}\nserver log:\n{}",
+        run.stdout,
+        server.log_text()
+    );
+    assert!(
+        run.diagnosis().starts_with("dhchat-fw: ok"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.diagnosis().contains(group), "{}", run.stdout);
+    run
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn firmware_chats_with_server_ffdhe2048() {
+    let run = chat("ffdhe2048", "#lobby").await;
+    assert!(run.stack_peak() <= STACK_BUDGET, "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn firmware_chats_with_server_ffdhe3072_in_a_room() {
+    let run = chat("ffdhe3072", "#firmware").await;
+    assert!(run.stack_peak() <= STACK_BUDGET, "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn firmware_refuses_a_server_with_another_key() {
+    let server = TestServer::start(&["--group", "ffdhe2048"]);
+    let other = IdentityKey::generate(&mut new_rng()).public_key();
+    let conf = config(&other, &[("send", "must not be sent")]);
+    let qemu = Qemu::start(
+        &firmware().join("dhchat-fw"),
+        Some(server.addr.port()),
+        &conf,
+        &[],
+    );
+    let run = wait_qemu(qemu).await;
+    assert_eq!(run.code, code::PIN_MISMATCH, "{}", run.stdout);
+    assert!(run.diagnosis().contains("pin-mismatch"), "{}", run.stdout);
+    assert!(
+        run.diagnosis().contains(&server.key.to_string()),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Forwards one connection from QEMU to `server`, flipping one bit in the
+/// ciphertext of the server's record number `flip` (0: SERVER_AUTH, 1:
+/// WELCOME); returns the port QEMU connects to.
+fn bit_flip_proxy(server: std::net::SocketAddr, flip: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let Ok((device, _)) = listener.accept() else {
+            return;
+        };
+        let Ok(upstream) = TcpStream::connect(server) else {
+            return;
+        };
+        let (mut d_in, mut u_out) = (
+            device.try_clone().expect("clone"),
+            upstream.try_clone().expect("clone"),
+        );
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut d_in, &mut u_out);
+        });
+        let (mut up, mut down) = (upstream, device);
+        let mut hello = vec![0u8; SERVER_HELLO_LEN];
+        if up.read_exact(&mut hello).is_err() || down.write_all(&hello).is_err() {
+            return;
+        }
+        for i in 0.. {
+            let mut header = [0u8; 2];
+            if up.read_exact(&mut header).is_err() {
+                return;
+            }
+            let mut body = vec![0u8; u16::from_be_bytes(header) as usize];
+            if up.read_exact(&mut body).is_err() {
+                return;
+            }
+            if i == flip {
+                let at = body.len() - 33; // last ciphertext byte, before the tag
+                body[at] ^= 0x01;
+            }
+            if down.write_all(&header).is_err() || down.write_all(&body).is_err() {
+                return;
+            }
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn firmware_detects_a_tampered_record() {
+    let server = TestServer::start(&["--group", "ffdhe2048"]);
+    let port = bit_flip_proxy(server.addr, 1);
+    let conf = config(&server.key, &[("send", "must not be sent")]);
+    let qemu = Qemu::start(&firmware().join("dhchat-fw"), Some(port), &conf, &[]);
+    let run = wait_qemu(qemu).await;
+    assert_eq!(run.code, code::RECORD_AUTH, "{}", run.stdout);
+    assert!(
+        run.diagnosis().contains("record authentication failed"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn firmware_times_out_waiting_for_a_text() {
+    let server = TestServer::start(&["--group", "ffdhe2048"]);
+    let conf = config(
+        &server.key,
+        &[("expect", "never sent"), ("timeout_ms", "2000")],
+    );
+    let qemu = Qemu::start(
+        &firmware().join("dhchat-fw"),
+        Some(server.addr.port()),
+        &conf,
+        &[],
+    );
+    let run = wait_qemu(qemu).await;
+    assert_eq!(run.code, code::TIMEOUT, "{}", run.stdout);
+    assert!(run.diagnosis().contains("timeout"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn firmware_reports_a_server_refusal() {
+    // A direct message to a nick nobody has: the server answers ERROR 6.
+    let server = TestServer::start(&["--group", "ffdhe2048"]);
+    let conf = config(
+        &server.key,
+        &[("room", "@nobody"), ("send", "hello?"), ("expect", "never")],
+    );
+    let qemu = Qemu::start(
+        &firmware().join("dhchat-fw"),
+        Some(server.addr.port()),
+        &conf,
+        &[],
+    );
+    let run = wait_qemu(qemu).await;
+    assert_eq!(run.code, code::REFUSED, "{}", run.stdout);
+    assert!(run.diagnosis().contains("ERROR 6"), "{}", run.stdout);
+}
+#[test]
+fn firmware_chats_with_the_core_server_handshake() {
+    for group in [Group::Ffdhe2048, Group::Ffdhe3072] {
+        session_with_core_peer(group);
+    }
+}
+
+#[test]
+fn firmware_budgets() {
+    let (flash, ram) = flash_and_ram(&firmware().join("dhchat-fw"));
+    eprintln!("flash {flash} bytes, static RAM {ram} bytes");
+    assert!(
+        flash <= FLASH_BUDGET,
+        "flash {flash} bytes > {FLASH_BUDGET}"
+    );
+    // ffdhe4096 is the worst case the firmware accepts (its minimum is 2048).
+    for group in Group::ALL {
+        let peak = session_with_core_peer(group).stack_peak();
+        eprintln!("{group:?}: stack peak {peak} bytes");
+        assert!(
+            peak <= STACK_BUDGET,
+            "{group:?}: stack peak {peak} bytes > {STACK_BUDGET}"
+        );
+    }
+}
+
+#[test]
+fn instruction_counts_are_deterministic_under_icount() {
+    let (ci1, ct1, first, _) = bench();
+    let (ci2, ct2, second, _) = bench();
+    assert_eq!((ci1, ct1), (ci2, ct2), "calibration differs between runs");
+    assert_eq!(
+        first, second,
+        "-icount instruction counts differ between two runs"
+    );
+    let keygen: Vec<u64> = first.iter().map(|(_, [k, ..])| *k).collect();
+    assert_eq!(keygen.len(), 3, "one line per group: {first:?}");
+    assert!(
+        keygen[0] > 0 && keygen[0] < keygen[1] && keygen[1] < keygen[2],
+        "{first:?}"
+    );
+}
