@@ -106,13 +106,7 @@ async fn firmware_refuses_a_server_with_another_key() {
     let server = TestServer::start(&["--group", "ffdhe2048"]);
     let other = IdentityKey::generate(&mut new_rng()).public_key();
     let conf = config(&other, &[("send", "must not be sent")]);
-    let qemu = Qemu::start(
-        &firmware().join("dhchat-fw"),
-        Some(server.addr.port()),
-        &conf,
-        &[],
-    );
-    let run = wait_qemu(qemu).await;
+    let run = run_session(server.addr.port(), &conf).await;
     assert_eq!(run.code, code::PIN_MISMATCH, "{}", run.stdout);
     assert!(run.diagnosis().contains("pin-mismatch"), "{}", run.stdout);
     assert!(
@@ -173,8 +167,7 @@ async fn firmware_detects_a_tampered_record() {
     let server = TestServer::start(&["--group", "ffdhe2048"]);
     let port = bit_flip_proxy(server.addr, 1);
     let conf = config(&server.key, &[("send", "must not be sent")]);
-    let qemu = Qemu::start(&firmware().join("dhchat-fw"), Some(port), &conf, &[]);
-    let run = wait_qemu(qemu).await;
+    let run = run_session(port, &conf).await;
     assert_eq!(run.code, code::RECORD_AUTH, "{}", run.stdout);
     assert!(
         run.diagnosis().contains("record authentication failed"),
@@ -190,13 +183,7 @@ async fn firmware_times_out_waiting_for_a_text() {
         &server.key,
         &[("expect", "never sent"), ("timeout_ms", "2000")],
     );
-    let qemu = Qemu::start(
-        &firmware().join("dhchat-fw"),
-        Some(server.addr.port()),
-        &conf,
-        &[],
-    );
-    let run = wait_qemu(qemu).await;
+    let run = run_session(server.addr.port(), &conf).await;
     assert_eq!(run.code, code::TIMEOUT, "{}", run.stdout);
     assert!(run.diagnosis().contains("timeout"), "{}", run.stdout);
 }
@@ -209,13 +196,7 @@ async fn firmware_reports_a_server_refusal() {
         &server.key,
         &[("room", "@nobody"), ("send", "hello?"), ("expect", "never")],
     );
-    let qemu = Qemu::start(
-        &firmware().join("dhchat-fw"),
-        Some(server.addr.port()),
-        &conf,
-        &[],
-    );
-    let run = wait_qemu(qemu).await;
+    let run = run_session(server.addr.port(), &conf).await;
     assert_eq!(run.code, code::REFUSED, "{}", run.stdout);
     assert!(run.diagnosis().contains("ERROR 6"), "{}", run.stdout);
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    connect, raw_hello, read_to_close, try_connect, Got, RawClient, TestClient, TestServer, STEP,
+    connect, hello_with, raw_hello, read_to_close, try_connect, Got, RawClient, TestClient,
+    TestServer, STEP,
 };
 use dhchat_core::driver::DriverError;
 use dhchat_core::error::{Error, RecordError};
@@ -622,6 +623,49 @@ async fn bad_handshake_input_is_closed_without_a_byte() {
             "{what}: the server must send nothing"
         );
     }
+    still_serves(&server).await;
+}
+
+/// The code of the ERROR a refused CLIENT_HELLO got.
+fn refusal_code(result: Result<(), Error>) -> u16 {
+    match result {
+        Err(Error::RefusedByServer { code, .. }) => code,
+        other => panic!("expected ERROR then CLOSE, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_client_hello_gets_error_1_then_close() {
+    let server = TestServer::start(FAST);
+    // Unknown flag bit 1.
+    let unknown_flag = [msg_type::CLIENT_HELLO, 0x02, 3, b'b', b'o', b'b'];
+    assert_eq!(refusal_code(hello_with(&server, &unknown_flag).await), 1);
+    // Trailing byte after the nick.
+    let trailing = [msg_type::CLIENT_HELLO, 0x00, 3, b'b', b'o', b'b', 0];
+    assert_eq!(refusal_code(hello_with(&server, &trailing).await), 1);
+    // Identity flag set but the key and signature missing.
+    let overrun = [msg_type::CLIENT_HELLO, 0x01, 3, b'b', b'o', b'b'];
+    assert_eq!(refusal_code(hello_with(&server, &overrun).await), 1);
+    still_serves(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_nick_in_client_hello_gets_error_4_then_close() {
+    let server = TestServer::start(FAST);
+    let bad = [msg_type::CLIENT_HELLO, 0x00, 4, b'b', b'!', b'o', b'b'];
+    assert_eq!(refusal_code(hello_with(&server, &bad).await), 4);
+    let mut long = vec![msg_type::CLIENT_HELLO, 0x00, 33];
+    long.extend_from_slice(&[b'a'; 33]);
+    assert_eq!(refusal_code(hello_with(&server, &long).await), 4);
+    still_serves(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_record_that_is_not_client_hello_is_closed_without_a_byte() {
+    let server = TestServer::start(FAST);
+    let mut say = vec![msg_type::SAY, 7];
+    say.extend_from_slice(b"#lobbyhi");
+    assert_eq!(hello_with(&server, &say).await, Err(Error::ConnectionLost));
     still_serves(&server).await;
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use dhchat_core::driver::asynch::{self, Connection};
 use dhchat_core::driver::{Buffers, DriverError};
+use dhchat_core::error::Error;
 use dhchat_core::handshake::ClientConfig;
 use dhchat_core::identity::{IdentityKey, PublicKey};
 use dhchat_core::message::Message;
@@ -346,26 +347,99 @@ pub async fn read_to_close(io: &mut FromTokio<TcpStream>) -> usize {
     }
 }
 
+/// A client handshake run with the state machines up to the server's
+/// SERVER_AUTH record, which is in `rx[..auth_len]`.
+pub struct AtServerAuth {
+    /// The stream.
+    pub io: FromTokio<TcpStream>,
+    /// The handshake state.
+    pub state: dhchat_core::handshake::ClientExpectAuth,
+    /// The RNG.
+    pub rng: HostRng,
+    /// Receive buffer holding SERVER_AUTH.
+    pub rx: Vec<u8>,
+    /// Length of SERVER_AUTH in `rx`.
+    pub auth_len: usize,
+    /// Send buffer.
+    pub tx: Vec<u8>,
+}
+
+/// Connects, reads SERVER_HELLO, sends CLIENT_KEY and reads SERVER_AUTH.
+pub async fn handshake_to_server_auth(server: &TestServer) -> AtServerAuth {
+    use dhchat_core::driver::asynch::{read_record, send_bytes};
+    use dhchat_core::handshake::{ClientHandshake, MAGIC_LEN};
+    let (mut io, hello) = raw_hello(server.addr).await;
+    let mut rng = new_rng();
+    let mut rx = vec![0u8; dhchat_core::record::MAX_RECORD];
+    let mut tx = vec![0u8; dhchat_core::record::MAX_RECORD];
+    let magic: [u8; MAGIC_LEN] = hello[..MAGIC_LEN].try_into().expect("magic");
+    let st = ClientHandshake::new(2048)
+        .read_magic(&magic)
+        .expect("magic");
+    let (state, n) = st
+        .read_dh(&hello[MAGIC_LEN..], &mut rng, &mut tx)
+        .expect("dh");
+    send_bytes(&mut io, &tx[..n])
+        .await
+        .expect("send CLIENT_KEY");
+    let auth_len = read_record(&mut io, &mut rx)
+        .await
+        .expect("SERVER_AUTH")
+        .len();
+    AtServerAuth {
+        io,
+        state,
+        rng,
+        rx,
+        auth_len,
+        tx,
+    }
+}
+
+/// Handshakes up to SERVER_AUTH, then sends `plaintext` as the first record
+/// in place of a valid CLIENT_HELLO (core feature `test-tools`) and returns
+/// how the server answered: `Ok` on WELCOME, or the client-side error (a
+/// refusal carries the server's ERROR code; a silent close is a lost
+/// connection).
+pub async fn hello_with(server: &TestServer, plaintext: &[u8]) -> Result<(), Error> {
+    use dhchat_core::driver::asynch::{read_record, send_bytes};
+    let AtServerAuth {
+        mut io,
+        state,
+        mut rng,
+        mut rx,
+        auth_len,
+        mut tx,
+    } = handshake_to_server_auth(server).await;
+    let mut pin = server.key;
+    let (st, n) = state
+        .read_server_auth_sending(&mut rx[..auth_len], &mut pin, plaintext, &mut rng, &mut tx)
+        .expect("auth");
+    send_bytes(&mut io, &tx[..n])
+        .await
+        .expect("send first record");
+    let record = match tokio::time::timeout(STEP, read_record(&mut io, &mut rx)).await {
+        Err(_) => panic!("the server neither answered nor closed"),
+        Ok(Ok(record)) => record,
+        Ok(Err(DriverError::Protocol(e))) => return Err(e),
+        Ok(Err(DriverError::Io(_))) => return Err(Error::ConnectionLost),
+    };
+    st.read_welcome(record).map(|_| ())
+}
+
 impl RawClient {
     /// Handshakes as `nick` (anonymous) with the state machines.
     pub async fn connect(server: &TestServer, nick: &str) -> RawClient {
         use dhchat_core::driver::asynch::{read_record, send_bytes};
-        use dhchat_core::handshake::{ClientHandshake, MAGIC_LEN};
-        let (mut io, hello) = raw_hello(server.addr).await;
-        let mut rng = new_rng();
-        let mut rx = vec![0u8; dhchat_core::record::MAX_RECORD];
-        let mut tx = vec![0u8; dhchat_core::record::MAX_RECORD];
-        let magic: [u8; MAGIC_LEN] = hello[..MAGIC_LEN].try_into().expect("magic");
-        let st = ClientHandshake::new(2048)
-            .read_magic(&magic)
-            .expect("magic");
-        let (st, n) = st
-            .read_dh(&hello[MAGIC_LEN..], &mut rng, &mut tx)
-            .expect("dh");
-        send_bytes(&mut io, &tx[..n])
-            .await
-            .expect("send CLIENT_KEY");
-        let record = read_record(&mut io, &mut rx).await.expect("SERVER_AUTH");
+        let AtServerAuth {
+            mut io,
+            state: st,
+            mut rng,
+            mut rx,
+            auth_len,
+            mut tx,
+        } = handshake_to_server_auth(server).await;
+        let record = &mut rx[..auth_len];
         let mut pin = server.key;
         let config = ClientConfig::new(nick);
         let (st, n) = st

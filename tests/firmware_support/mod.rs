@@ -182,6 +182,13 @@ impl Drop for Qemu {
     }
 }
 
+/// Runs the session firmware against `port` with configuration `conf` and
+/// waits for it to exit (killed at [`QEMU_LIMIT`]).
+pub async fn run_session(port: u16, conf: &str) -> Run {
+    let qemu = Qemu::start(&firmware().join("dhchat-fw"), Some(port), conf, &[]);
+    wait_qemu(qemu).await
+}
+
 /// Waits in a blocking thread for QEMU to exit.
 pub async fn wait_qemu(qemu: Qemu) -> Run {
     tokio::task::spawn_blocking(move || qemu.wait(QEMU_LIMIT))

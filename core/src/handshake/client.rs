@@ -145,7 +145,65 @@ impl ClientExpectAuth {
         rng: &mut R,
         out: &mut [u8],
     ) -> Result<(ClientExpectWelcome, usize), Error> {
-        let (send, recv) = self.session.parts_mut();
+        self.authenticate(record, trust)?;
+        let signed;
+        let identity = match config.identity {
+            Some(id) => {
+                signed = (
+                    id.public_key().to_bytes(),
+                    id.sign(CLIENT_AUTH_CONTEXT, &self.th),
+                );
+                Some((&signed.0, &signed.1))
+            }
+            None => None,
+        };
+        let hello = Message::ClientHello {
+            identity,
+            nick: config.nick,
+        };
+        let n = self.session.seal(&hello, rng, out)?;
+        Ok((
+            ClientExpectWelcome {
+                session: self.session,
+            },
+            n,
+        ))
+    }
+
+    /// Like [`ClientExpectAuth::read_server_auth`], but sends `plaintext`
+    /// (`type || body`) as given in place of a valid CLIENT_HELLO, so tests
+    /// can check how a server refuses malformed ones. Only with the
+    /// `test-tools` feature; never enable it in a program.
+    ///
+    /// # Errors
+    /// As [`ClientExpectAuth::read_server_auth`].
+    #[cfg(feature = "test-tools")]
+    pub fn read_server_auth_sending<T: ServerTrust + ?Sized, R: CryptoRng + ?Sized>(
+        mut self,
+        record: &mut [u8],
+        trust: &mut T,
+        plaintext: &[u8],
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Result<(ClientExpectWelcome, usize), Error> {
+        self.authenticate(record, trust)?;
+        let n = self.session.seal_plaintext(plaintext, rng, out)?;
+        Ok((
+            ClientExpectWelcome {
+                session: self.session,
+            },
+            n,
+        ))
+    }
+
+    /// Opens SERVER_AUTH, verifies its signature over the transcript, and
+    /// asks `trust` about the key, which is then the session's peer key.
+    fn authenticate<T: ServerTrust + ?Sized>(
+        &mut self,
+        record: &mut [u8],
+        trust: &mut T,
+    ) -> Result<(), Error> {
+        let (_, recv) = self.session.parts_mut();
         let plaintext = recv.open_plaintext(record)?;
         let t = first_type(plaintext)?;
         if t != msg_type::SERVER_AUTH {
@@ -171,29 +229,8 @@ impl ClientExpectAuth {
             return Err(Error::BadServerSignature);
         }
         trust.check(&server_key)?;
-        let signed;
-        let identity = match config.identity {
-            Some(id) => {
-                signed = (
-                    id.public_key().to_bytes(),
-                    id.sign(CLIENT_AUTH_CONTEXT, &self.th),
-                );
-                Some((&signed.0, &signed.1))
-            }
-            None => None,
-        };
-        let hello = Message::ClientHello {
-            identity,
-            nick: config.nick,
-        };
-        let n = send.seal(&hello, rng, out)?;
         self.session.set_peer_key(Some(server_key));
-        Ok((
-            ClientExpectWelcome {
-                session: self.session,
-            },
-            n,
-        ))
+        Ok(())
     }
 }
 
