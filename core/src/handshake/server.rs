@@ -172,10 +172,8 @@ impl ServerExpectHello {
                 received: t,
             });
         }
-        let refuse = |session: Session, why: Refusal| {
-            let (send, _, _) = session.split();
-            Ok(HelloOutcome::Refused(Farewell { send }, why))
-        };
+        let refuse =
+            |session: Session, why: Refusal| Ok(HelloOutcome::Refused(session.into(), why));
         let (identity, nick) = match Message::decode(plaintext) {
             Ok(Message::ClientHello { identity, nick }) => (identity, nick),
             Err(MessageError::BadNick) => return refuse(self.session, Refusal::BadNick),
@@ -213,24 +211,45 @@ impl Farewell {
     /// # Errors
     /// [`Error::Record`] with `BufferTooSmall` if `out` cannot hold both.
     pub fn write<R: CryptoRng + ?Sized>(
-        mut self,
+        self,
         refusal: &Refusal,
         rng: &mut R,
         out: &mut [u8],
     ) -> Result<usize, Error> {
         let mut text = ShortText::default();
         let _ = write!(text, "{refusal}");
-        let error = Message::Error {
-            code: refusal.code(),
-            text: text.as_str(),
-        };
-        let n = self.send.seal(&error, rng, out)?;
+        self.write_error(refusal.code(), text.as_str(), rng, out)
+    }
+
+    /// Writes ERROR with `code` and `text`, then CLOSE with the same text,
+    /// as two records into `out`; returns the bytes written. For a server
+    /// that turns away an authenticated client (ERROR 8 when it is full).
+    ///
+    /// # Errors
+    /// [`Error::Record`] with `BufferTooSmall` if `out` cannot hold both;
+    /// [`Error::InvalidOutgoing`] for a text over the body limit.
+    pub fn write_error<R: CryptoRng + ?Sized>(
+        mut self,
+        code: u16,
+        text: &str,
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let n = self.send.seal(&Message::Error { code, text }, rng, out)?;
         let rest = out
             .get_mut(n..)
             .ok_or(Error::Record(RecordError::BufferTooSmall))?;
         let m = self
             .send
-            .seal(&Message::Close { reason: "refused" }, rng, rest)?;
+            .seal(&Message::Close { reason: text }, rng, rest)?;
         Ok(n + m)
+    }
+}
+
+impl From<Session> for Farewell {
+    /// What is left of an accepted session that the server turns away.
+    fn from(session: Session) -> Self {
+        let (send, _, _) = session.split();
+        Self { send }
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dhchat_core::driver::{asynch, DriverError};
 use dhchat_core::error::{Error, Reaction};
+use dhchat_core::handshake::Farewell;
 use dhchat_core::message::error_code as code;
 use dhchat_core::message::{msg_type, roster_chunks, Message};
 use dhchat_core::names::Escaped;
@@ -55,7 +56,7 @@ pub async fn serve(
     };
     let Accepted {
         mut io,
-        mut session,
+        session,
         nick,
         client_key: _,
         mut rng,
@@ -71,24 +72,13 @@ pub async fn serve(
         Err(_) => {
             tracing::warn!(%peer, "refused: server busy (--max-clients {})", shared.args.max_clients);
             let mut buf = vec![0u8; 2 * MAX_RECORD];
-            let error = Message::Error {
-                code: code::SERVER_BUSY,
-                text: "server is full, try again later",
-            };
-            let Ok(n) = session.seal(&error, &mut rng, &mut buf) else {
-                return;
-            };
-            let Ok(m) = session.seal(
-                &Message::Close {
-                    reason: "server busy",
-                },
-                &mut rng,
-                &mut buf[n..],
-            ) else {
+            let farewell = Farewell::from(session);
+            let text = "server is full, try again later";
+            let Ok(len) = farewell.write_error(code::SERVER_BUSY, text, &mut rng, &mut buf) else {
                 return;
             };
             let _ =
-                tokio::time::timeout(FAREWELL_TIMEOUT, asynch::send_bytes(&mut io, &buf[..n + m]))
+                tokio::time::timeout(FAREWELL_TIMEOUT, asynch::send_bytes(&mut io, &buf[..len]))
                     .await;
             return;
         }
