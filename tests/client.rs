@@ -578,3 +578,30 @@ fn a_server_shutting_down_ends_the_client_with_a_closed_event_and_the_connection
     assert!(rest.is_empty(), "closed is the last line: {rest:?}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn after_stdin_ends_the_client_lingers_printing_events_then_closes() {
+    let server = server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The linger only bounds the test: bob's message travels in milliseconds.
+    let mut alice = pinned(&server, dir.path(), "alice", &["--linger", "10"]);
+    alice.welcome();
+    let mut bob = pinned(&server, dir.path(), "bob", &[]);
+    bob.welcome();
+    drop(alice.stdin.take());
+    let ended = Instant::now();
+    bob.send("said after alice's input ended");
+    alice.wait_for("message during the linger", |v| {
+        is_msg(v, "said after alice's input ended")
+    });
+    let (code, rest, stderr) = alice.finish();
+    assert_eq!(code, EXIT_OK, "{stderr}");
+    assert!(
+        ended.elapsed() >= Duration::from_secs(10),
+        "the client left before its --linger ran out"
+    );
+    let last = rest.last().expect("a closed event");
+    assert_eq!(last["type"], "closed", "{rest:?}");
+    let (code, _, stderr) = bob.finish();
+    assert_eq!(code, EXIT_OK, "{stderr}");
+}
