@@ -11,13 +11,14 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{TestServer, STEP};
+use common::{tampering_proxy, TestServer, STEP};
 use serde_json::Value;
 
 /// Exit codes (see `dhchat-client --help`).
 const EXIT_OK: i32 = 0;
 const EXIT_CONNECTION: i32 = 3;
 const EXIT_TRUST: i32 = 4;
+const EXIT_RECORD_AUTH: i32 = 5;
 
 fn server() -> TestServer {
     TestServer::start(&["--group", "ffdhe2048"])
@@ -604,4 +605,31 @@ fn after_stdin_ends_the_client_lingers_printing_events_then_closes() {
     assert_eq!(last["type"], "closed", "{rest:?}");
     let (code, _, stderr) = bob.finish();
     assert_eq!(code, EXIT_OK, "{stderr}");
+}
+
+#[test]
+fn a_tampered_record_from_the_server_fails_with_the_record_authentication_code() {
+    let server = server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let arm = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let proxy = rt.block_on(tampering_proxy(server.addr, arm.clone(), false));
+    let key = server.key.to_string();
+    let mut alice = spawn_client(
+        &proxy.to_string(),
+        &dir.path().join("known_hosts"),
+        // Stays connected after its input ends, so the answer arrives.
+        &["--nick", "alice", "--server-key", &key, "--linger", "30"],
+    );
+    alice.welcome();
+    // The next bytes from the server (the answer to WHO) get a flipped bit.
+    arm.store(true, std::sync::atomic::Ordering::SeqCst);
+    alice.send("/who");
+    let (code, rest, stderr) = alice.finish();
+    assert_eq!(code, EXIT_RECORD_AUTH, "{stderr}");
+    assert!(stderr.contains("authentication"), "{stderr}");
+    assert!(
+        rest.iter().all(|v| v["type"] != "roster"),
+        "nothing of the tampered record is delivered: {rest:?}"
+    );
 }

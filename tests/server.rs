@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    connect, hello_with, raw_hello, read_to_close, try_connect, Got, RawClient, TestClient,
-    TestServer, STEP,
+    connect, hello_with, raw_hello, read_to_close, tampering_proxy, try_connect, Got, RawClient,
+    TestClient, TestServer, STEP,
 };
 use dhchat_core::driver::DriverError;
 use dhchat_core::error::{Error, RecordError};
@@ -19,8 +19,8 @@ use dhchat_core::handshake::MAGIC;
 use dhchat_core::identity::IdentityKey;
 use dhchat_core::message::{msg_type, Message};
 use dhchat_host::rng::new_rng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpSocket;
 
 const FAST: &[&str] = &["--group", "ffdhe2048"];
 
@@ -483,56 +483,6 @@ async fn an_idle_client_gets_ping_and_is_dropped_if_it_stays_silent() {
     other.say("#lobby", "are you there").await;
     let (_live, got) = live_task.await.expect("live");
     assert_eq!(got, msg("other", "#lobby", "are you there"));
-}
-
-/// A proxy between one client and the server that flips one bit in the
-/// first chunk of bytes sent in the chosen direction after `arm` is set.
-async fn tampering_proxy(
-    server: std::net::SocketAddr,
-    arm: Arc<AtomicBool>,
-    to_server: bool,
-) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let (client, _) = listener.accept().await.expect("accept");
-        let upstream = TcpStream::connect(server).await.expect("connect");
-        client.set_nodelay(true).ok();
-        upstream.set_nodelay(true).ok();
-        let (mut cr, mut cw) = client.into_split();
-        let (mut sr, mut sw) = upstream.into_split();
-        let arm2 = arm.clone();
-        let up = async move {
-            let mut buf = vec![0u8; 65536];
-            while let Ok(n) = cr.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                if to_server && arm2.swap(false, Ordering::SeqCst) {
-                    buf[n - 1] ^= 0x01;
-                }
-                if sw.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
-            }
-        };
-        let down = async move {
-            let mut buf = vec![0u8; 65536];
-            while let Ok(n) = sr.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                if !to_server && arm.swap(false, Ordering::SeqCst) {
-                    buf[n - 1] ^= 0x01;
-                }
-                if cw.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
-            }
-        };
-        tokio::join!(up, down);
-    });
-    addr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,8 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use dhchat_core::driver::asynch::{self, Connection};
@@ -18,6 +19,7 @@ use dhchat_core::identity::{IdentityKey, PublicKey};
 use dhchat_core::message::Message;
 use dhchat_host::net::FromTokio;
 use dhchat_host::rng::{new_rng, HostRng};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// How long any single wait in a test may take before the test fails.
@@ -505,4 +507,56 @@ impl RawClient {
             }
         }
     }
+}
+
+/// A proxy between one client and the server that flips one bit in the
+/// first chunk of bytes sent in the chosen direction after `arm` is set.
+pub async fn tampering_proxy(
+    server: std::net::SocketAddr,
+    arm: Arc<AtomicBool>,
+    to_server: bool,
+) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (client, _) = listener.accept().await.expect("accept");
+        let upstream = TcpStream::connect(server).await.expect("connect");
+        client.set_nodelay(true).ok();
+        upstream.set_nodelay(true).ok();
+        let (mut cr, mut cw) = client.into_split();
+        let (mut sr, mut sw) = upstream.into_split();
+        let arm2 = arm.clone();
+        let up = async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok(n) = cr.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                if to_server && arm2.swap(false, Ordering::SeqCst) {
+                    buf[n - 1] ^= 0x01;
+                }
+                if sw.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let down = async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok(n) = sr.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                if !to_server && arm.swap(false, Ordering::SeqCst) {
+                    buf[n - 1] ^= 0x01;
+                }
+                if cw.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::join!(up, down);
+    });
+    addr
 }
