@@ -525,38 +525,38 @@ pub async fn tampering_proxy(
         let upstream = TcpStream::connect(server).await.expect("connect");
         client.set_nodelay(true).ok();
         upstream.set_nodelay(true).ok();
-        let (mut cr, mut cw) = client.into_split();
-        let (mut sr, mut sw) = upstream.into_split();
-        let arm2 = arm.clone();
-        let up = async move {
-            let mut buf = vec![0u8; 65536];
-            while let Ok(n) = cr.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                if to_server && arm2.swap(false, Ordering::SeqCst) {
-                    buf[n - 1] ^= 0x01;
-                }
-                if sw.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
-            }
+        let (cr, cw) = client.into_split();
+        let (sr, sw) = upstream.into_split();
+        let (up_arm, down_arm) = if to_server {
+            (Some(arm), None)
+        } else {
+            (None, Some(arm))
         };
-        let down = async move {
-            let mut buf = vec![0u8; 65536];
-            while let Ok(n) = sr.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                if !to_server && arm.swap(false, Ordering::SeqCst) {
-                    buf[n - 1] ^= 0x01;
-                }
-                if cw.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
-            }
-        };
-        tokio::join!(up, down);
+        tokio::join!(pump(cr, sw, up_arm), pump(sr, cw, down_arm));
     });
     addr
+}
+
+/// Copies `from` to `to`; while `arm` is set, the next chunk gets its last
+/// bit flipped (and `arm` is cleared).
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    arm: Option<Arc<AtomicBool>>,
+) {
+    let mut buf = vec![0u8; 65536];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        if arm
+            .as_ref()
+            .is_some_and(|a| a.swap(false, Ordering::SeqCst))
+        {
+            buf[n - 1] ^= 0x01;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
 }
