@@ -102,13 +102,20 @@ fn push(client: &mut Client, ev: Event) {
 }
 
 fn notice_room(st: &mut State, room_key: &str, except: ClientId, text: &str) {
-    let members: Vec<ClientId> = match st.rooms.get(room_key) {
-        Some(r) => r.members.iter().copied().filter(|m| *m != except).collect(),
-        None => return,
-    };
-    for m in members {
-        if let Some(c) = st.clients.get_mut(&m) {
-            push(c, Event::Notice(text.to_owned()));
+    st.room_broadcast(room_key, except, || Event::Notice(text.to_owned()));
+}
+
+impl State {
+    /// Queues `event()` for every member of `room_key` but `except`. Borrows
+    /// the rooms and the clients apart, so nothing is copied per message.
+    fn room_broadcast(&mut self, room_key: &str, except: ClientId, event: impl Fn() -> Event) {
+        let Some(room) = self.rooms.get(room_key) else {
+            return;
+        };
+        for m in room.members.iter().filter(|m| **m != except) {
+            if let Some(c) = self.clients.get_mut(m) {
+                push(c, event());
+            }
         }
     }
 }
@@ -232,16 +239,8 @@ impl Hub {
 
     /// Relays a stored room message to every member but its sender.
     pub fn deliver_room(&self, room_key: &str, sender: ClientId, chat: Arc<Chat>) {
-        let mut st = self.lock();
-        let members: Vec<ClientId> = match st.rooms.get(room_key) {
-            Some(r) => r.members.iter().copied().filter(|m| *m != sender).collect(),
-            None => return,
-        };
-        for m in members {
-            if let Some(c) = st.clients.get_mut(&m) {
-                push(c, Event::Chat(chat.clone()));
-            }
-        }
+        self.lock()
+            .room_broadcast(room_key, sender, || Event::Chat(chat.clone()));
     }
 
     /// Sends a direct message from `from` to the client called `to`.
