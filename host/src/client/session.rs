@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use dhchat_core::driver::{asynch, DriverError};
 use dhchat_core::error::{Error, TrustError};
 use dhchat_core::handshake::{
     ClientConfig, ClientHandshake, ServerTrust, MAGIC_LEN, SERVER_HELLO_LEN,
@@ -18,7 +19,7 @@ use dhchat_core::handshake::{
 use dhchat_core::identity::{IdentityKey, PublicKey};
 use dhchat_core::message::Message;
 use dhchat_core::names::Escaped;
-use dhchat_core::record::{body_len, HEADER_LEN, MAX_RECORD};
+use dhchat_core::record::MAX_RECORD;
 use dhchat_core::session::{RecvHalf, SendHalf};
 use dhchat_core::Reaction;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,6 +31,7 @@ use tokio::task::JoinHandle;
 use super::cli::Target;
 use super::exit::{self, Failure, Kind};
 use super::known_hosts::{self, KnownHosts, Lookup};
+use crate::net::FromTokio;
 use crate::rng::{new_rng, HostRng};
 
 /// How long connecting and the handshake may take.
@@ -279,37 +281,19 @@ impl std::fmt::Debug for Established {
     }
 }
 
+/// Reads one record with the core's reader (length checked before reading on).
 async fn read_record<'b>(
     rd: &mut OwnedReadHalf,
     buf: &'b mut [u8],
-) -> Result<&'b mut [u8], ReadFail> {
-    let mut header = [0u8; HEADER_LEN];
-    rd.read_exact(&mut header).await.map_err(ReadFail::Io)?;
-    let len = body_len(header).map_err(|e| ReadFail::Protocol(Error::Record(e)))?;
-    let record = &mut buf[..HEADER_LEN + len];
-    record[..HEADER_LEN].copy_from_slice(&header);
-    rd.read_exact(&mut record[HEADER_LEN..])
-        .await
-        .map_err(ReadFail::Io)?;
-    Ok(record)
+) -> Result<&'b mut [u8], DriverError<std::io::Error>> {
+    asynch::read_record(&mut FromTokio::new(rd), buf).await
 }
 
-enum ReadFail {
-    Io(std::io::Error),
-    Protocol(Error),
-}
-
-impl ReadFail {
-    fn failure(self) -> Failure {
-        match self {
-            ReadFail::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                exit::from_error(&Error::ConnectionLost)
-            }
-            ReadFail::Io(e) => {
-                Failure::new(Kind::Connection, format!("the connection failed: {e}"))
-            }
-            ReadFail::Protocol(e) => exit::from_error(&e),
-        }
+/// The failure a read error ends the client with.
+fn read_failure(e: DriverError<std::io::Error>) -> Failure {
+    match e {
+        DriverError::Io(e) => Failure::new(Kind::Connection, format!("the connection failed: {e}")),
+        DriverError::Protocol(e) => exit::from_error(&e),
     }
 }
 
@@ -388,7 +372,7 @@ async fn connect_inner(
 
     let record = read_record(&mut rd, &mut rx)
         .await
-        .map_err(|e| failed(e.failure()))?;
+        .map_err(|e| failed(read_failure(e)))?;
     let mut config = ClientConfig::new(nick);
     config.identity = identity;
     let (state, n) = match state.read_server_auth(record, trust, &config, &mut rng, &mut tx) {
@@ -407,7 +391,7 @@ async fn connect_inner(
 
     let record = read_record(&mut rd, &mut rx)
         .await
-        .map_err(|e| failed(e.failure()))?;
+        .map_err(|e| failed(read_failure(e)))?;
     let (session, welcome) = state.read_welcome(record).map_err(|e| match e {
         Error::RefusedByServer { code, text } => failed(Failure::new(
             Kind::Refused,
@@ -511,7 +495,7 @@ async fn reader(
         let record = match read_record(&mut rd, &mut buf).await {
             Ok(r) => r,
             Err(e) => {
-                let f = e.failure();
+                let f = read_failure(e);
                 break Event::Ended {
                     reason: f.message.clone(),
                     failure: Some(f),
