@@ -1,10 +1,15 @@
-//! Command line of `dhchat-server` (clap).
+//! Command line of `dhchat-server` (clap), and its split into the settings
+//! of each layer.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use dhchat_core::group::Group;
+
+use super::{connection, gate, handshake, history, reader, rooms};
 
 /// Handshakes in progress at once, per core, by default (see
 /// [`Args::max_handshakes`]).
@@ -111,20 +116,24 @@ fn parse_group(s: &str) -> Result<Group, String> {
         .ok_or_else(|| format!("unknown group {s:?}: use ffdhe2048, ffdhe3072 or ffdhe4096"))
 }
 
-/// The settings derived from the arguments.
+/// The arguments, split by the layer that needs them.
 #[derive(Debug, Clone)]
-pub struct Limits {
-    /// Handshakes in progress at once.
-    pub max_handshakes: usize,
-    /// Connections waiting for, or in, a handshake.
-    pub max_pending: usize,
-    /// Queue capacity per client.
-    pub queue: usize,
+pub struct Settings {
+    /// The gate's limits (per address, pending handshakes).
+    pub gate: gate::Limits,
+    /// The handshake phase.
+    pub handshake: handshake::Settings,
+    /// Established sessions.
+    pub session: connection::Settings,
+    /// The hub (client cap, queue size).
+    pub rooms: rooms::Settings,
+    /// The history store.
+    pub history: history::Settings,
 }
 
 impl Args {
-    /// The effective limits (defaults filled in from the core count).
-    pub fn limits(&self) -> Limits {
+    /// The settings of each layer, defaults filled in from the core count.
+    pub fn settings(&self) -> Settings {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let max_handshakes = self
             .max_handshakes
@@ -134,12 +143,36 @@ impl Args {
             .map_or(max_handshakes.saturating_mul(8), |n| n as usize);
         // A queue must hold a room's history replay, and a batch of stored
         // messages relayed at once (see history::MAX_BATCH).
-        let queue =
-            (self.queue as usize).max(self.history as usize + super::history::MAX_BATCH + 16);
-        Limits {
-            max_handshakes,
-            max_pending: max_pending.max(max_handshakes),
-            queue,
+        let queue = (self.queue as usize).max(self.history as usize + history::MAX_BATCH + 16);
+        Settings {
+            gate: gate::Limits {
+                max_per_ip: self.max_per_ip,
+                max_pending: max_pending.max(max_handshakes),
+            },
+            handshake: handshake::Settings {
+                group: self.group,
+                timeout: Duration::from_secs(self.handshake_timeout),
+                max_handshakes,
+            },
+            session: connection::Settings {
+                reader: reader::Limits {
+                    idle: Duration::from_secs(self.idle_timeout),
+                    rate: self.rate,
+                    burst: self.burst,
+                },
+                log_messages: self.log_messages,
+                server_name: Arc::from(self.name.as_str()),
+                motd: Arc::from(self.motd.as_str()),
+                max_clients: self.max_clients as usize,
+            },
+            rooms: rooms::Settings {
+                max_clients: self.max_clients as usize,
+                queue,
+            },
+            history: history::Settings {
+                replay: self.history,
+                retain: self.retain,
+            },
         }
     }
 }

@@ -3,8 +3,16 @@
 //! session (hop-by-hop: every client has its own keys).
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use dhchat_core::message::{ChatMessage, Message, Nicks};
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// A chat line as stored and relayed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,14 +9,36 @@ use std::time::Duration;
 use dhchat_core::driver::asynch;
 use dhchat_core::driver::{Buffers, DriverError};
 use dhchat_core::error::Error;
-use dhchat_core::identity::PublicKey;
+use dhchat_core::group::Group;
+use dhchat_core::identity::{IdentityKey, PublicKey};
 use dhchat_core::Session;
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 
-use super::listener::PendingSlot;
-use super::Shared;
+use super::authorized_keys::Admission;
+use super::gate::Ticket;
 use crate::net::{BlockingPool, FromTokio};
 use crate::rng::{new_rng, HostRng};
+
+/// What the handshake phase needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// The group offered to clients.
+    pub group: Group,
+    /// Time to get a handshake slot, and then to finish the handshake.
+    pub timeout: Duration,
+    /// Handshakes in progress at once.
+    pub max_handshakes: usize,
+}
+
+/// Runs handshakes: the settings, the server's identity, the admission list
+/// and the handshake slots.
+pub struct Handshaker {
+    settings: Settings,
+    identity: Arc<IdentityKey>,
+    admission: Admission,
+    slots: Arc<Semaphore>,
+}
 
 /// A finished handshake.
 pub struct Accepted {
@@ -32,16 +54,37 @@ pub struct Accepted {
     pub rng: HostRng,
 }
 
-/// Runs the handshake; `None` if it failed (logged).
-pub async fn run(
-    shared: &Arc<Shared>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    pending: PendingSlot,
-) -> Option<Accepted> {
-    let deadline = Duration::from_secs(shared.args.handshake_timeout);
-    let permit =
-        match tokio::time::timeout(deadline, shared.handshakes.clone().acquire_owned()).await {
+/// The result of the core's handshake, before it is logged: the session,
+/// the nick and key of the CLIENT_HELLO, the RNG.
+type Outcome = Result<(Session, String, Option<PublicKey>, HostRng), DriverError<std::io::Error>>;
+
+impl Handshaker {
+    /// A handshaker with `settings.max_handshakes` slots.
+    pub fn new(settings: Settings, identity: Arc<IdentityKey>, admission: Admission) -> Self {
+        Handshaker {
+            settings,
+            identity,
+            admission,
+            slots: Arc::new(Semaphore::new(settings.max_handshakes)),
+        }
+    }
+
+    /// The group offered to clients.
+    pub fn group(&self) -> Group {
+        self.settings.group
+    }
+
+    /// Runs the handshake; `None` if it failed (logged). The ticket's place
+    /// among the pending handshakes is given back when it ends.
+    pub async fn run(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        ticket: &mut Ticket,
+    ) -> Option<Accepted> {
+        let deadline = self.settings.timeout;
+        let permit = match tokio::time::timeout(deadline, self.slots.clone().acquire_owned()).await
+        {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return None,
             Err(_) => {
@@ -49,56 +92,58 @@ pub async fn run(
                 return None;
             }
         };
-    let mut io = FromTokio::new(stream);
-    let mut bufs = Box::new(Buffers::new());
-    let mut policy = shared.admission.policy();
-    let result = tokio::time::timeout(
-        deadline,
+        let mut io = FromTokio::new(stream);
+        let result = tokio::time::timeout(deadline, self.accept(&mut io)).await;
+        drop(permit);
+        ticket.handshake_over();
+        match result {
+            Err(_) => {
+                tracing::info!(%peer, "handshake failed: not finished within {}s", deadline.as_secs());
+                None
+            }
+            Ok(Err(DriverError::Protocol(Error::Refused(r)))) => {
+                tracing::info!(%peer, "refused: {r}");
+                None
+            }
+            Ok(Err(e)) => {
+                tracing::info!(%peer, "handshake failed: {e}");
+                None
+            }
+            Ok(Ok((session, nick, client_key, rng))) => {
+                let key_text = client_key.map_or_else(|| "anonymous".to_owned(), |k| k.to_string());
+                tracing::info!(
+                    %peer,
+                    group = %self.settings.group,
+                    client_key = %key_text,
+                    fingerprint = %session.fingerprint(),
+                    nick = %nick,
+                    "handshake complete"
+                );
+                Some(Accepted {
+                    io,
+                    session,
+                    nick,
+                    client_key,
+                    rng,
+                })
+            }
+        }
+    }
+
+    /// The core's server handshake, up to the CLIENT_HELLO it admitted.
+    async fn accept(&self, io: &mut FromTokio<TcpStream>) -> Outcome {
+        let mut bufs = Box::new(Buffers::new());
+        let mut policy = self.admission.policy();
         asynch::accept(
-            &mut io,
-            shared.args.group,
-            shared.identity.clone(),
+            io,
+            self.settings.group,
+            self.identity.clone(),
             &mut policy,
             new_rng(),
             &mut BlockingPool,
             &mut bufs,
-        ),
-    )
-    .await;
-    drop(permit);
-    drop(pending);
-    match result {
-        Err(_) => {
-            tracing::info!(%peer, "handshake failed: not finished within {}s", deadline.as_secs());
-            None
-        }
-        Ok(Err(DriverError::Protocol(Error::Refused(r)))) => {
-            tracing::info!(%peer, "refused: {r}");
-            None
-        }
-        Ok(Err(e)) => {
-            tracing::info!(%peer, "handshake failed: {e}");
-            None
-        }
-        Ok(Ok((session, hello, rng))) => {
-            let nick = hello.nick.to_owned();
-            let client_key = hello.client_key;
-            let key_text = client_key.map_or_else(|| "anonymous".to_owned(), |k| k.to_string());
-            tracing::info!(
-                %peer,
-                group = %shared.args.group,
-                client_key = %key_text,
-                fingerprint = %session.fingerprint(),
-                nick = %nick,
-                "handshake complete"
-            );
-            Some(Accepted {
-                io,
-                session,
-                nick,
-                client_key,
-                rng,
-            })
-        }
+        )
+        .await
+        .map(|(session, hello, rng)| (session, hello.nick.to_owned(), hello.client_key, rng))
     }
 }

@@ -1,7 +1,7 @@
 //! Message history in an embedded SQLite database, on one dedicated thread.
 //!
 //! Every room message goes through this thread: it is inserted and committed
-//! first, and only then handed to the room for relaying, so a message anyone
+//! first, and only then handed to the [`Fanout`] for relaying, so a message anyone
 //! saw relayed is on disk. JOINs go through the same thread, in order with the
 //! inserts: the joiner gets exactly the messages committed before its join as
 //! history, and every later one live, after the history.
@@ -18,8 +18,8 @@ use anyhow::Context as _;
 use rusqlite::{params, Connection};
 use tokio::sync::{mpsc, oneshot};
 
+use super::bus::{key, ClientId, Fanout};
 use super::event::{Chat, Event};
-use super::rooms::{key, ClientId, Hub};
 
 /// Most inserts committed in one transaction.
 pub const MAX_BATCH: usize = 64;
@@ -90,19 +90,20 @@ pub struct History {
 }
 
 impl History {
-    /// Starts the history thread on `db`.
+    /// Starts the history thread on `db`; it hands stored messages to
+    /// `fanout`.
     ///
     /// # Errors
     /// If the thread cannot be started.
     pub fn start(
         db: Connection,
-        hub: Arc<Hub>,
+        fanout: Arc<dyn Fanout>,
         settings: Settings,
     ) -> anyhow::Result<(History, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(1024);
         let thread = std::thread::Builder::new()
             .name("history".into())
-            .spawn(move || run(db, rx, &hub, settings))
+            .spawn(move || run(db, rx, fanout.as_ref(), settings))
             .context("cannot start the history thread")?;
         Ok((History { tx }, thread))
     }
@@ -136,7 +137,7 @@ impl History {
     }
 }
 
-fn run(mut db: Connection, mut rx: mpsc::Receiver<Cmd>, hub: &Hub, settings: Settings) {
+fn run(mut db: Connection, mut rx: mpsc::Receiver<Cmd>, fanout: &dyn Fanout, settings: Settings) {
     let mut held: Option<Cmd> = None;
     loop {
         let Some(cmd) = held.take().or_else(|| rx.blocking_recv()) else {
@@ -159,13 +160,13 @@ fn run(mut db: Connection, mut rx: mpsc::Receiver<Cmd>, hub: &Hub, settings: Set
                     Ok(()) => {
                         for (sender, chat) in batch {
                             let room_key = key(&chat.room);
-                            hub.deliver_room(&room_key, sender, chat);
+                            fanout.to_room(&room_key, sender, chat);
                         }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "history: cannot store messages; they were not relayed");
                         for (sender, _) in batch {
-                            hub.send_to(
+                            fanout.to_member(
                                 sender,
                                 Event::Error(
                                     dhchat_core::message::error_code::INTERNAL,
@@ -182,7 +183,7 @@ fn run(mut db: Connection, mut rx: mpsc::Receiver<Cmd>, hub: &Hub, settings: Set
                 reply,
             } => {
                 let room_key = key(&room);
-                if hub.is_member(client, &room_key) {
+                if fanout.is_member(client, &room_key) {
                     let _ = reply.send(false);
                     continue;
                 }
@@ -193,7 +194,7 @@ fn run(mut db: Connection, mut rx: mpsc::Receiver<Cmd>, hub: &Hub, settings: Set
                         Vec::new()
                     }
                 };
-                let _ = reply.send(hub.join(client, &room, chats));
+                let _ = reply.send(fanout.join(client, &room, chats));
             }
             Cmd::Shutdown { reply } => {
                 let _ = db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");

@@ -1,11 +1,33 @@
 //! The dhchat server: PROTOCOL.md sections 3-7 from the server side, on tokio.
 //!
+//! Layers, each depending only on the ones below it:
+//!
+//! ```text
+//! run (this module): wiring, startup, signals, shutdown
+//!  └─ listener            accept loop
+//!      ├─ gate            per-address and pending caps, RAII tickets (imports nothing)
+//!      └─ connection      handshake → WELCOME or busy refusal → session
+//!          ├─ handshake   slot, deadline, the core's accept, admission list
+//!          ├─ writer      queue → sealed records
+//!          └─ reader      records → rate limit → commands
+//!              └─ commands/*  one `apply` per client message
+//!                  └─ bus      the Bus trait: publish, direct, nicks, join (+ Fanout)
+//!                      └─ local_bus = history (SQLite thread) → rooms (Hub, implements Fanout)
+//! ```
+//!
 //! | module | what it holds |
 //! |---|---|
-//! | [`config`] | the command line and the limits derived from it |
-//! | [`listener`] | the accept loop; per-address and pending-handshake caps |
+//! | [`config`] | the command line, split into each layer's settings |
+//! | [`gate`] | connection limits before the handshake; the [`gate::Ticket`] |
+//! | [`listener`] | the accept loop |
 //! | [`handshake`] | the handshake phase: slot, deadline, the core's `accept` |
-//! | [`connection`] | per-client reader loop and writer task |
+//! | [`connection`] | one connection: handshake, WELCOME or refusal, session |
+//! | [`reader`] | the session's reader loop: open, rate-limit, dispatch |
+//! | [`writer`] | the session's writer task |
+//! | [`commands`] | one module per client message |
+//! | [`disconnect`] | why a session ended (log text, short reason) |
+//! | [`bus`] | the message-bus interface ([`bus::Bus`], [`bus::Fanout`]) |
+//! | [`local_bus`] | the first bus: SQLite history in front of the hub |
 //! | [`rooms`] | clients, nicks, rooms, fan-out to bounded queues |
 //! | [`event`] | the owned values queued for a client's writer |
 //! | [`history`] | the SQLite history thread (store before relay) |
@@ -18,55 +40,40 @@
 //! with `tracing` on standard error.
 
 pub mod authorized_keys;
+pub mod bus;
+pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod disconnect;
 pub mod event;
+pub mod gate;
 pub mod handshake;
 pub mod history;
 pub mod listener;
+pub mod local_bus;
 pub mod ratelimit;
+pub mod reader;
 pub mod rooms;
 pub mod shutdown;
+pub mod writer;
 
 use std::io::Write as _;
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use dhchat_core::identity::IdentityKey;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 
 pub use config::Args;
 
 use authorized_keys::Admission;
-use config::Limits;
+use connection::Services;
+use gate::Gate;
+use handshake::Handshaker;
 use history::History;
+use local_bus::LocalBus;
 use rooms::Hub;
-
-/// What every connection task shares.
-pub struct Shared {
-    /// The command line.
-    pub args: Args,
-    /// Limits derived from it.
-    pub limits: Limits,
-    /// The server's identity.
-    pub identity: Arc<IdentityKey>,
-    /// Clients and rooms.
-    pub hub: Arc<Hub>,
-    /// The history thread.
-    pub history: History,
-    /// Who is admitted.
-    pub admission: Admission,
-    /// Handshake slots.
-    pub handshakes: Arc<Semaphore>,
-    /// Per-address and pending counters.
-    pub gate: listener::Gate,
-    /// Server name for WELCOME.
-    pub server_name: Arc<str>,
-    /// MOTD for WELCOME.
-    pub motd: Arc<str>,
-}
 
 /// Name of the identity key file in the data directory.
 pub const KEY_FILE: &str = "server.key";
@@ -88,13 +95,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let identity = crate::keyfile::load_or_create(&dir.join(KEY_FILE))?;
     let admission = Admission::new(args.authorized_keys.clone()).map_err(anyhow::Error::msg)?;
     let db = history::open(&dir.join(DB_FILE))?;
-    let limits = args.limits();
-    let hub = Hub::new(args.max_clients as usize, limits.queue);
-    let settings = history::Settings {
-        replay: args.history,
-        retain: args.retain,
-    };
-    let (history, history_thread) = History::start(db, hub.clone(), settings)?;
+    let settings = args.settings();
+    let hub = Hub::new(settings.rooms);
+    let (history, history_thread) = History::start(db, hub.clone(), settings.history)?;
 
     let listener = TcpListener::bind(args.listen)
         .await
@@ -103,19 +106,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the listening address")?;
     let key = identity.public_key();
-
-    let shared = Arc::new(Shared {
-        handshakes: Arc::new(Semaphore::new(limits.max_handshakes)),
-        server_name: Arc::from(args.name.as_str()),
-        motd: Arc::from(args.motd.as_str()),
-        args,
-        limits,
-        identity: Arc::new(identity),
-        hub,
-        history,
-        admission,
-        gate: listener::Gate::default(),
-    });
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {addr}").context("stdout")?;
@@ -125,23 +115,33 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(
         %addr,
         server_key = %key,
-        group = %shared.args.group,
-        max_clients = shared.args.max_clients,
-        max_handshakes = shared.limits.max_handshakes,
-        max_pending = shared.limits.max_pending,
-        authorized_keys = shared.admission.restricted().then(|| shared.admission.key_count()),
+        group = %args.group,
+        max_clients = args.max_clients,
+        max_handshakes = settings.handshake.max_handshakes,
+        max_pending = settings.gate.max_pending,
+        authorized_keys = admission.restricted().then(|| admission.key_count()),
         "dhchat server started"
     );
 
+    let services = Arc::new(Services {
+        handshaker: Handshaker::new(settings.handshake, Arc::new(identity), admission.clone()),
+        settings: settings.session,
+        hub: hub.clone(),
+        bus: Arc::new(LocalBus::new(hub.clone(), history.clone())),
+    });
+    let gate = Gate::new(settings.gate);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let accept = tokio::spawn(listener::accept_loop(shared.clone(), listener, stop_rx));
-    let signal = shutdown::wait_for_stop(&shared).await;
+    let (guard, done) = mpsc::channel(1);
+    let accept = tokio::spawn(listener::accept_loop(
+        services, gate, listener, stop_rx, guard,
+    ));
+    let signal = shutdown::wait_for_stop(&admission).await;
     let _ = stop_tx.send(true);
     let _ = accept.await;
     let signal = signal?;
     tracing::info!("{signal}: shutting down");
-    shutdown::close_sessions(&shared).await;
-    shared.history.shutdown().await;
+    shutdown::close_sessions(&hub, done).await;
+    history.shutdown().await;
     let _ = tokio::task::spawn_blocking(move || history_thread.join()).await;
     tracing::info!("history closed; bye");
     Ok(())

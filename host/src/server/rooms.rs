@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use dhchat_core::names::MAX_NICK;
 use tokio::sync::{mpsc, Notify};
 
+use super::bus::{key, ClientId, Fanout, RegisterError, Registered, Rename};
 use super::event::{Chat, Event};
 
 /// The room every client starts in.
@@ -19,14 +20,6 @@ pub const LOBBY: &str = "#lobby";
 /// Most rooms one client may be in at once (a bound on the state one client
 /// can make the server keep).
 pub const MAX_ROOMS_PER_CLIENT: usize = 256;
-
-/// A connected client's number, unique for the server's lifetime.
-pub type ClientId = u64;
-
-/// The lookup key of a nick or room: names compare ASCII-case-insensitively.
-pub fn key(name: &str) -> String {
-    name.to_ascii_lowercase()
-}
 
 struct Client {
     nick: String,
@@ -51,33 +44,13 @@ struct State {
     closing: bool,
 }
 
-/// A registered client: its id and assigned nick, the receiving end of its
-/// queue (for the writer) and the signal that ends its connection.
-pub struct Registered {
-    /// Id.
-    pub id: ClientId,
-    /// Assigned nick.
-    pub nick: String,
-    /// Queue to the writer (WELCOME already in it).
-    pub rx: mpsc::Receiver<Event>,
-    /// Notified when the connection must end (queue overflow, shutdown).
-    pub kill: Arc<Notify>,
-}
-
-/// Why a client was not registered.
+/// The hub's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RegisterError {
-    /// At the client cap, or shutting down.
-    Busy,
-}
-
-/// Outcome of a nick change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rename {
-    /// Changed from the old nick.
-    Changed(String),
-    /// Taken by another client.
-    Taken,
+pub struct Settings {
+    /// Most clients connected at once.
+    pub max_clients: usize,
+    /// Records queued for one client.
+    pub queue: usize,
 }
 
 /// The shared state.
@@ -121,12 +94,13 @@ impl State {
 }
 
 impl Hub {
-    /// A hub admitting `max_clients`, with queues of `queue` records.
-    pub fn new(max_clients: usize, queue: usize) -> Arc<Hub> {
+    /// A hub admitting `settings.max_clients`, with queues of
+    /// `settings.queue` records (at least 16).
+    pub fn new(settings: Settings) -> Arc<Hub> {
         Arc::new(Hub {
             state: Mutex::new(State::default()),
-            max_clients,
-            queue: queue.max(16),
+            max_clients: settings.max_clients,
+            queue: settings.queue.max(16),
         })
     }
 
@@ -383,6 +357,24 @@ impl Hub {
     }
 }
 
+impl Fanout for Hub {
+    fn to_room(&self, room_key: &str, sender: ClientId, chat: Arc<Chat>) {
+        self.deliver_room(room_key, sender, chat);
+    }
+
+    fn to_member(&self, member: ClientId, event: Event) {
+        self.send_to(member, event);
+    }
+
+    fn is_member(&self, member: ClientId, room_key: &str) -> bool {
+        Hub::is_member(self, member, room_key)
+    }
+
+    fn join(&self, member: ClientId, room: &str, history: Vec<Chat>) -> bool {
+        Hub::join(self, member, room, history)
+    }
+}
+
 /// `wanted` if free, else the first free of `wanted2`, `wanted3`, ...
 /// (shortened to stay within 32 bytes).
 fn free_variant(st: &State, wanted: &str) -> String {
@@ -413,7 +405,10 @@ mod tests {
 
     #[test]
     fn taken_nicks_get_free_variants_case_insensitively() {
-        let hub = Hub::new(10, 16);
+        let hub = Hub::new(Settings {
+            max_clients: 10,
+            queue: 16,
+        });
         let a = hub.register("Alice", welcome).expect("a");
         let b = hub.register("alice", welcome).expect("b");
         let c = hub.register("ALICE", welcome).expect("c");
@@ -429,7 +424,10 @@ mod tests {
 
     #[test]
     fn client_cap_is_busy() {
-        let hub = Hub::new(1, 16);
+        let hub = Hub::new(Settings {
+            max_clients: 1,
+            queue: 16,
+        });
         let _a = hub.register("a", welcome).expect("a");
         assert!(matches!(
             hub.register("b", welcome),
@@ -439,7 +437,10 @@ mod tests {
 
     #[test]
     fn rename_to_taken_nick_is_refused_but_own_case_change_is_fine() {
-        let hub = Hub::new(10, 16);
+        let hub = Hub::new(Settings {
+            max_clients: 10,
+            queue: 16,
+        });
         let a = hub.register("alice", welcome).expect("a");
         let _b = hub.register("bob", welcome).expect("b");
         assert_eq!(hub.rename(a.id, "BOB"), Rename::Taken);

@@ -1,22 +1,23 @@
 //! Signals: SIGHUP re-reads the authorized keys; SIGINT or SIGTERM starts the
 //! graceful shutdown (CLOSE to every client, history closed, exit 0).
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
 
-use super::Shared;
+use super::authorized_keys::Admission;
+use super::rooms::Hub;
 
-/// How long the server waits for CLOSE to reach the clients at shutdown.
+/// How long the server waits for the connections to end at shutdown.
 pub const DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves signals until SIGINT or SIGTERM; returns the signal's name.
 ///
 /// # Errors
 /// If the signal handlers cannot be installed.
-pub async fn wait_for_stop(shared: &Arc<Shared>) -> anyhow::Result<&'static str> {
+pub async fn wait_for_stop(admission: &Admission) -> anyhow::Result<&'static str> {
     let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
@@ -24,17 +25,17 @@ pub async fn wait_for_stop(shared: &Arc<Shared>) -> anyhow::Result<&'static str>
         tokio::select! {
             _ = int.recv() => return Ok("SIGINT"),
             _ = term.recv() => return Ok("SIGTERM"),
-            _ = hup.recv() => reload(shared),
+            _ = hup.recv() => reload(admission),
         }
     }
 }
 
-fn reload(shared: &Shared) {
-    if !shared.admission.restricted() {
+fn reload(admission: &Admission) {
+    if !admission.restricted() {
         tracing::info!("SIGHUP: no --authorized-keys file to re-read");
         return;
     }
-    match shared.admission.reload() {
+    match admission.reload() {
         Ok(n) => tracing::info!(keys = n, "SIGHUP: authorized keys reloaded"),
         Err(e) => {
             tracing::error!("SIGHUP: authorized keys not reloaded, keeping the old list: {e}")
@@ -42,11 +43,16 @@ fn reload(shared: &Shared) {
     }
 }
 
-/// Closes every session and waits (at most [`DRAIN`]) for them to end.
-pub async fn close_sessions(shared: &Shared) {
-    shared.hub.close_all("server shutting down");
-    let start = Instant::now();
-    while shared.hub.count() > 0 && start.elapsed() < DRAIN {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+/// Queues CLOSE for every client (and refuses new ones), then waits, at most
+/// [`DRAIN`], until every connection task has dropped its guard. The accept
+/// loop must have stopped (and dropped its guard) before.
+pub async fn close_sessions(hub: &Hub, mut done: mpsc::Receiver<()>) {
+    hub.close_all("server shutting down");
+    if tokio::time::timeout(DRAIN, done.recv()).await.is_err() {
+        tracing::warn!(
+            clients = hub.count(),
+            "connections still open after {}s; closing them",
+            DRAIN.as_secs()
+        );
     }
 }

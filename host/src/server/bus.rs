@@ -1,0 +1,147 @@
+//! The message bus: the interface between the sessions and whatever stores
+//! and delivers chat.
+//!
+//! Two traits, one for each direction:
+//!
+//! - [`Bus`] is what a session's commands call: publish to a room (stored,
+//!   then delivered in one total order per room), deliver a direct message
+//!   to a member, reserve a nick, join a room (its recent history replayed
+//!   first, then every later message live).
+//! - [`Fanout`] is how a bus hands messages out to the members connected to
+//!   this server process (the [`Hub`](super::rooms::Hub) implements it).
+//!
+//! The first implementation, [`LocalBus`](super::local_bus::LocalBus), is
+//! the SQLite history thread in front of the in-process hub. A clustered
+//! implementation (a message bus such as NATS JetStream: a stream per room
+//! gives the per-room order and the replay, a key-value bucket the nick
+//! reservations) goes behind the same [`Bus`] and hands what it receives to
+//! the local [`Fanout`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::event::{Chat, Event};
+
+/// A connected client's number, unique for the server's lifetime.
+pub type ClientId = u64;
+
+/// The lookup key of a nick or room: names compare ASCII-case-insensitively.
+pub fn key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+/// A future returned by a [`Bus`] method (boxed, so the bus can be a trait
+/// object).
+pub type BusFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The bus has shut down: the server is stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the message bus has shut down")
+    }
+}
+
+impl std::error::Error for Closed {}
+
+/// No member is called by that nick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoSuchNick;
+
+/// A member admitted onto the bus: its id and assigned nick, the receiving
+/// end of its queue (for the writer) and the signal that ends its session.
+pub struct Registered {
+    /// Id.
+    pub id: ClientId,
+    /// Assigned nick.
+    pub nick: String,
+    /// Queue to the writer (WELCOME already in it).
+    pub rx: tokio::sync::mpsc::Receiver<Event>,
+    /// Notified when the session must end (queue overflow).
+    pub kill: Arc<tokio::sync::Notify>,
+}
+
+/// Why a client was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterError {
+    /// At the client cap, or shutting down.
+    Busy,
+}
+
+/// Outcome of a nick change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rename {
+    /// Changed from the old nick.
+    Changed(String),
+    /// Taken by another client.
+    Taken,
+}
+
+/// What a session's commands publish to and reserve on.
+pub trait Bus: Send + Sync {
+    /// Admits a client that finished its handshake asking for `wanted` (a
+    /// valid nick): reserves it or a free variant and queues WELCOME (built
+    /// by `welcome` from the assigned nick) first on its queue.
+    ///
+    /// # Errors
+    /// [`RegisterError::Busy`] at the client cap or while shutting down.
+    fn register(
+        &self,
+        wanted: &str,
+        welcome: &dyn Fn(&str) -> Event,
+    ) -> Result<Registered, RegisterError>;
+
+    /// Takes a member off the bus: gives back its nick and takes it out of
+    /// its rooms, telling their members it left (`reason`).
+    fn unregister(&self, member: ClientId, reason: &str);
+
+    /// Stores `chat` in the history of its room (`chat.room`, the room's
+    /// spelling), then delivers it to every member of the room but
+    /// `sender`. Messages to one room are stored and delivered in one total
+    /// order; the future waits while the bus is behind (back-pressure).
+    ///
+    /// # Errors
+    /// [`Closed`] if the bus has shut down.
+    fn publish(&self, sender: ClientId, chat: Arc<Chat>) -> BusFuture<'_, Result<(), Closed>>;
+
+    /// Delivers a direct message from `from` to the member called `to`.
+    ///
+    /// # Errors
+    /// [`NoSuchNick`] if no member is called `to` (or `from` is gone).
+    fn direct(&self, from: ClientId, to: &str, time_ms: u64, text: &str) -> Result<(), NoSuchNick>;
+
+    /// Reserves `new` (a valid nick) for `member`, giving back its old one
+    /// and telling it and the members of its rooms.
+    fn rename(&self, member: ClientId, new: &str) -> Rename;
+
+    /// Joins `member` to `room`: the room's recent history first, then every
+    /// message published after it, live. `Ok(false)` if it was a member
+    /// already.
+    ///
+    /// # Errors
+    /// [`Closed`] if the bus has shut down.
+    fn join<'a>(&'a self, member: ClientId, room: &'a str) -> BusFuture<'a, Result<bool, Closed>>;
+}
+
+/// How a bus hands messages to the members connected to this process.
+pub trait Fanout: Send + Sync {
+    /// Queues a stored room message for every member of `room_key` but
+    /// `sender`.
+    fn to_room(&self, room_key: &str, sender: ClientId, chat: Arc<Chat>);
+
+    /// Queues `event` for one member.
+    fn to_member(&self, member: ClientId, event: Event);
+
+    /// Whether `member` is in the room `room_key` (a join of a member needs
+    /// no history read).
+    fn is_member(&self, member: ClientId, room_key: &str) -> bool;
+
+    /// Queues `history` (oldest first) for `member`, then adds it to `room`
+    /// so that every later message arrives live after it. False if it was a
+    /// member already.
+    fn join(&self, member: ClientId, room: &str, history: Vec<Chat>) -> bool;
+}

@@ -1,0 +1,30 @@
+//! WHO: a room's members, in as many ROSTER records as they need.
+
+use dhchat_core::message::error_code as code;
+use dhchat_core::message::{roster_chunks, Message};
+
+use super::Context;
+use crate::server::disconnect::Disconnect;
+use crate::server::event::Event;
+
+/// Answers with the ROSTER records of `room`; ERROR 6 if it does not exist.
+///
+/// # Errors
+/// None: WHO never ends the session.
+pub fn apply(cx: &Context<'_>, room: &str) -> Result<(), Disconnect> {
+    let Some((name, nicks)) = cx.hub.roster(room) else {
+        cx.error(code::NO_SUCH_TARGET, format!("no such room: {room}"));
+        return Ok(());
+    };
+    let list: Vec<&str> = nicks.iter().map(String::as_str).collect();
+    for chunk in roster_chunks(&name, &list) {
+        if let Message::Roster { room, more, nicks } = chunk {
+            cx.reply(Event::Roster {
+                room: room.to_owned(),
+                more,
+                nicks: nicks.iter().map(str::to_owned).collect(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! A session's writer task: owns the sending half of the session, drains the
+//! client's bounded queue, seals each event and writes them in batches.
+
+use dhchat_core::error::Error;
+use dhchat_core::record::MAX_RECORD;
+use dhchat_core::session::SendHalf;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+
+use super::disconnect::Disconnect;
+use super::event::Event;
+use crate::rng::HostRng;
+
+/// Bytes the writer gathers before writing them in one go.
+const WRITE_BATCH: usize = 32 * 1024;
+
+/// Writes the queue's events until CLOSE is written, writing fails, or the
+/// queue is closed; returns how the session ended on this side.
+pub async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut send: SendHalf,
+    mut rng: HostRng,
+    mut rx: mpsc::Receiver<Event>,
+) -> Disconnect {
+    let mut record = vec![0u8; MAX_RECORD];
+    let mut out = Vec::with_capacity(WRITE_BATCH + MAX_RECORD);
+    while let Some(first) = rx.recv().await {
+        out.clear();
+        let mut next = Some(first);
+        let mut close = false;
+        while let Some(ev) = next.take() {
+            match ev.with_message(|m| send.seal(m, &mut rng, &mut record)) {
+                Ok(n) => out.extend_from_slice(record.get(..n).unwrap_or(&[])),
+                Err(e @ Error::Record(_)) => return Disconnect::WriteFailed(e.to_string()),
+                Err(e) => tracing::error!("not sent: {e}"),
+            }
+            if matches!(ev, Event::Close(_)) {
+                close = true;
+                break;
+            }
+            if out.len() < WRITE_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if let Err(e) = wr.write_all(&out).await {
+            return Disconnect::WriteFailed(e.to_string());
+        }
+        if close {
+            let _ = wr.shutdown().await;
+            return Disconnect::ServerClosed;
+        }
+    }
+    Disconnect::QueueGone
+}
