@@ -272,6 +272,88 @@ mod tests {
         })
     }
 
+    /// A [`Fanout`] that writes down what it is handed, and checks that a
+    /// room message is in the database by the time it is handed out.
+    struct Recorder {
+        db: std::path::PathBuf,
+        calls: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Recorder {
+        fn note(&self, call: String) {
+            self.calls.lock().expect("calls").push(call);
+        }
+    }
+
+    impl Fanout for Recorder {
+        fn to_room(&self, room_key: &str, sender: ClientId, chat: Arc<Chat>) {
+            let db = Connection::open(&self.db).expect("second connection");
+            let stored: i64 = db
+                .query_row(
+                    "SELECT COUNT(*) FROM messages WHERE room = ?1 AND text = ?2",
+                    params![room_key, chat.text],
+                    |row| row.get(0),
+                )
+                .expect("count");
+            self.note(format!(
+                "room {room_key} from {sender}: {} stored={stored}",
+                chat.text
+            ));
+        }
+
+        fn to_member(&self, member: ClientId, event: Event) {
+            self.note(format!("member {member}: {event:?}"));
+        }
+
+        fn is_member(&self, member: ClientId, _room_key: &str) -> bool {
+            member == 3
+        }
+
+        fn join(&self, member: ClientId, room: &str, history: Vec<Chat>) -> bool {
+            let texts: Vec<String> = history
+                .iter()
+                .map(|c| format!("{}{}", c.text, if c.history { "(h)" } else { "" }))
+                .collect();
+            self.note(format!("join {member} {room}: {}", texts.join(",")));
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn the_thread_stores_each_message_before_handing_it_out_and_joins_get_it_as_history() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.sqlite3");
+        let recorder = Arc::new(Recorder {
+            db: path.clone(),
+            calls: std::sync::Mutex::new(Vec::new()),
+        });
+        let settings = Settings {
+            replay: 50,
+            retain: 100,
+        };
+        let (history, thread) =
+            History::start(open(&path).expect("open"), recorder.clone(), settings).expect("start");
+        assert!(history.say(1, chat("#A", "one")).await);
+        assert!(history.say(1, chat("#A", "two")).await);
+        assert_eq!(history.join(2, "#a").await, Some(true));
+        assert_eq!(
+            history.join(3, "#a").await,
+            Some(false),
+            "a member needs no replay"
+        );
+        history.shutdown().await;
+        thread.join().expect("thread");
+        let calls = recorder.calls.lock().expect("calls").clone();
+        assert_eq!(
+            calls,
+            [
+                "room #a from 1: one stored=1",
+                "room #a from 1: two stored=1",
+                "join 2 #a: one(h),two(h)",
+            ]
+        );
+    }
+
     #[test]
     fn retention_keeps_the_newest_per_room() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -56,3 +56,59 @@ pub async fn close_sessions(hub: &Hub, mut done: mpsc::Receiver<()>) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::event::Event;
+    use crate::server::rooms::Settings;
+
+    fn hub() -> std::sync::Arc<Hub> {
+        Hub::new(Settings {
+            max_clients: 4,
+            queue: 16,
+        })
+    }
+
+    // Paused clock: time moves only when every task waits on a timer, so the
+    // instants below are exact, not measured.
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_returns_as_soon_as_the_last_connection_guard_drops() {
+        let hub = hub();
+        let (guard, done) = mpsc::channel::<()>(1);
+        let mut reg = hub
+            .register("alice", |n| Event::Notice(n.into()))
+            .expect("register");
+        let connection = tokio::spawn(async move {
+            // The connection ends once its writer has taken CLOSE.
+            while let Some(ev) = reg.rx.recv().await {
+                if matches!(ev, Event::Close(_)) {
+                    break;
+                }
+            }
+            drop(guard);
+        });
+        let start = tokio::time::Instant::now();
+        close_sessions(&hub, done).await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "no polling, no waiting for DRAIN"
+        );
+        connection.await.expect("connection task");
+        assert!(
+            hub.register("bob", |n| Event::Notice(n.into())).is_err(),
+            "no client is admitted once shutdown began"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_gives_up_on_a_connection_that_never_ends_after_drain() {
+        let hub = hub();
+        let (guard, done) = mpsc::channel::<()>(1);
+        let start = tokio::time::Instant::now();
+        close_sessions(&hub, done).await;
+        assert_eq!(start.elapsed(), DRAIN);
+        drop(guard);
+    }
+}
