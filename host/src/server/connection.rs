@@ -13,7 +13,7 @@ use dhchat_core::record::MAX_RECORD;
 use dhchat_core::Session;
 use tokio::net::TcpStream;
 
-use super::bus::{Bus, ClientId, Registered};
+use super::bus::{Bus, ClientId, RegisterError, Registered};
 use super::commands::Context;
 use super::disconnect::Disconnect;
 use super::event::Event;
@@ -67,6 +67,37 @@ pub async fn serve(
     let Some(accepted) = services.handshaker.run(stream, peer, &mut ticket).await else {
         return;
     };
+    let Some(welcomed) = welcome_or_refuse(&services, peer, accepted).await else {
+        return;
+    };
+    let (id, nick) = (welcomed.reg.id, &welcomed.reg.nick);
+    tracing::info!(%peer, client = id, nick = %nick, "client joined");
+    let mut guard = Unregister {
+        bus: services.bus.clone(),
+        id,
+        reason: "connection ended",
+    };
+    let end = run_session(&services, welcomed).await;
+    tracing::info!(%peer, client = guard.id, "disconnect: {end}");
+    guard.reason = end.short_reason();
+}
+
+/// A client past WELCOME: registered on the bus, WELCOME first on its queue.
+struct Welcomed {
+    reg: Registered,
+    io: FromTokio<TcpStream>,
+    session: Session,
+    rng: HostRng,
+}
+
+/// The step between the handshake and the session: registers the client on
+/// the bus with WELCOME first on its queue or, when the server is full or
+/// shutting down, sends the busy refusal (ERROR 8, CLOSE) and returns `None`.
+async fn welcome_or_refuse(
+    services: &Services,
+    peer: SocketAddr,
+    accepted: Accepted,
+) -> Option<Welcomed> {
     let Accepted {
         mut io,
         session,
@@ -74,55 +105,44 @@ pub async fn serve(
         client_key: _,
         mut rng,
     } = accepted;
-    let Some(reg) = welcome(&services, &nick) else {
-        tracing::warn!(%peer, "refused: server busy (--max-clients {})", services.settings.max_clients);
-        refuse_busy(session, &mut io, &mut rng).await;
-        return;
-    };
-    tracing::info!(%peer, client = reg.id, nick = %reg.nick, "client joined");
-    let mut guard = Unregister {
-        bus: services.bus.clone(),
-        id: reg.id,
-        reason: "connection ended",
-    };
-    let end = run_session(&services, reg, io, session, rng).await;
-    tracing::info!(%peer, client = guard.id, "disconnect: {end}");
-    guard.reason = end.short_reason();
-}
-
-/// Registers the client on the bus with WELCOME first on its queue; `None`
-/// if the server is full or shutting down.
-fn welcome(services: &Services, nick: &str) -> Option<Registered> {
     let settings = &services.settings;
     let welcome = |nick: &str| Event::Welcome {
         nick: nick.to_owned(),
         server_name: settings.server_name.clone(),
         motd: settings.motd.clone(),
     };
-    services.bus.register(nick, &welcome).ok()
-}
-
-/// Sends ERROR 8 then CLOSE and drops the connection.
-async fn refuse_busy(session: Session, io: &mut FromTokio<TcpStream>, rng: &mut HostRng) {
-    let mut buf = vec![0u8; 2 * MAX_RECORD];
-    let farewell = Farewell::from(session);
-    let text = "server is full, try again later";
-    let Ok(len) = farewell.write_error(code::SERVER_BUSY, text, rng, &mut buf) else {
-        return;
-    };
-    let bytes = buf.get(..len).unwrap_or(&[]);
-    let _ = tokio::time::timeout(FAREWELL_TIMEOUT, asynch::send_bytes(io, bytes)).await;
+    match services.bus.register(&nick, &welcome) {
+        Ok(reg) => Some(Welcomed {
+            reg,
+            io,
+            session,
+            rng,
+        }),
+        Err(RegisterError::Busy) => {
+            tracing::warn!(%peer, "refused: server busy (--max-clients {})", settings.max_clients);
+            let mut buf = vec![0u8; 2 * MAX_RECORD];
+            let farewell = Farewell::from(session);
+            let text = "server is full, try again later";
+            let len = farewell
+                .write_error(code::SERVER_BUSY, text, &mut rng, &mut buf)
+                .ok()?;
+            let bytes = buf.get(..len).unwrap_or(&[]);
+            let _ =
+                tokio::time::timeout(FAREWELL_TIMEOUT, asynch::send_bytes(&mut io, bytes)).await;
+            None
+        }
+    }
 }
 
 /// Runs the writer task and the reader loop until either ends the session
 /// (or the hub tells it to end); returns why it ended.
-async fn run_session(
-    services: &Services,
-    reg: Registered,
-    io: FromTokio<TcpStream>,
-    session: Session,
-    rng: HostRng,
-) -> Disconnect {
+async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
+    let Welcomed {
+        reg,
+        io,
+        session,
+        rng,
+    } = welcomed;
     let (rd, wr) = io.into_inner().into_split();
     let (send, recv, _info) = session.split();
     let mut writer = tokio::spawn(write_loop(wr, send, rng, reg.rx));
