@@ -168,3 +168,32 @@ async fn two_hundred_clients_all_receive_a_broadcast_and_who_lists_them_all() {
     nicks.dedup();
     assert_eq!(nicks.len(), N);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_has_its_welcome_is_already_listed_in_the_lobby() {
+    let server = TestServer::start(FAST);
+    let mut observer = connect(&server, "observer").await;
+    // Several rounds: the lobby join used to race with WELCOME.
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        let c = connect(&server, &format!("joiner{i}")).await;
+        observer.send(&Message::Who { room: "#lobby" }).await;
+        let mut nicks = Vec::new();
+        loop {
+            match observer.recv().await {
+                Got::Roster {
+                    more, nicks: part, ..
+                } => {
+                    nicks.extend(part);
+                    if !more {
+                        break;
+                    }
+                }
+                Got::Notice(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(nicks.contains(&c.nick), "{} not in {nicks:?}", c.nick);
+        clients.push(c);
+    }
+}

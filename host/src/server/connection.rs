@@ -20,7 +20,7 @@ use super::event::Event;
 use super::gate::Ticket;
 use super::handshake::{Accepted, Handshaker};
 use super::reader::{self, read_loop};
-use super::rooms::Hub;
+use super::rooms::{Hub, LOBBY};
 use super::writer::write_loop;
 use crate::net::FromTokio;
 use crate::rng::HostRng;
@@ -143,6 +143,12 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
         session,
         rng,
     } = welcomed;
+    // Every client starts in #lobby: a member, with the lobby's history
+    // queued after WELCOME, before WELCOME is written (so a client that has
+    // WELCOME is in every WHO of #lobby).
+    if services.bus.join(reg.id, LOBBY).await.is_err() {
+        return Disconnect::HistoryGone;
+    }
     let (rd, wr) = io.into_inner().into_split();
     let (send, recv, _info) = session.split();
     let mut writer = tokio::spawn(write_loop(wr, send, rng, reg.rx));

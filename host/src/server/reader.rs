@@ -16,7 +16,6 @@ use super::commands::{self, Context};
 use super::disconnect::Disconnect;
 use super::event::{now_ms, Event};
 use super::ratelimit::TokenBucket;
-use super::rooms::LOBBY;
 use crate::net::FromTokio;
 
 /// The reader's limits.
@@ -68,10 +67,6 @@ pub async fn read_loop(
     mut recv: RecvHalf,
     mut io: FromTokio<OwnedReadHalf>,
 ) -> Disconnect {
-    // Every client starts in #lobby: history first, then live messages.
-    if cx.bus.join(cx.member, LOBBY).await.is_err() {
-        return Disconnect::HistoryGone;
-    }
     let mut bucket = TokenBucket::new(limits.rate, limits.burst);
     let mut buf = vec![0u8; MAX_RECORD];
     loop {
