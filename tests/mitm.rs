@@ -275,7 +275,7 @@ async fn a_record_to_the_server_replayed_is_delivered_once_and_closes_the_sessio
 
     // Alice's CLIENT_HELLO (her first record) injected again later.
     let proxy = RecordProxy::start(s.server.addr);
-    let mut alice = s.alice(proxy.addr).await;
+    let alice = s.alice(proxy.addr).await;
     proxy.inject(Dir::ToServer, &proxy.record(Dir::ToServer, 0));
     let line = s.disconnect_line(proxy.upstream_local()).await;
     assert!(line.contains(BAD_TAG), "{line}");
