@@ -10,8 +10,8 @@
 //!   ([`text_check`]).
 //!
 //! Every function here takes any `&str` and never panics. Peer text of any kind is
-//! displayed through [`Escaped`], which makes control characters visible instead of
-//! letting them reach a terminal.
+//! displayed through [`Escaped`], which makes control characters, bidirectional
+//! controls and invisible characters visible instead of letting them reach a terminal.
 
 use core::fmt;
 
@@ -116,28 +116,90 @@ pub fn text_check(s: &str) -> Result<(), TextError> {
     }
 }
 
-/// Displays peer text with every control character made visible, so that no text
-/// received from a peer can drive the terminal it is shown on.
+/// Format characters (general category Cf, Unicode 15.1): invisible characters
+/// that change how the text around them is shown. Among them the bidirectional
+/// embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), the
+/// zero-width characters and direction marks (U+200B-U+200F, U+061C), the
+/// byte order mark (U+FEFF) and the invisible tag characters (U+E0000 block).
+const FORMAT_CHARACTERS: &[(char, char)] = &[
+    ('\u{ad}', '\u{ad}'),
+    ('\u{600}', '\u{605}'),
+    ('\u{61c}', '\u{61c}'),
+    ('\u{6dd}', '\u{6dd}'),
+    ('\u{70f}', '\u{70f}'),
+    ('\u{890}', '\u{891}'),
+    ('\u{8e2}', '\u{8e2}'),
+    ('\u{180e}', '\u{180e}'),
+    ('\u{200b}', '\u{200f}'),
+    ('\u{202a}', '\u{202e}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206f}'),
+    ('\u{feff}', '\u{feff}'),
+    ('\u{fff9}', '\u{fffb}'),
+    ('\u{110bd}', '\u{110bd}'),
+    ('\u{110cd}', '\u{110cd}'),
+    ('\u{13430}', '\u{1343f}'),
+    ('\u{1bca0}', '\u{1bca3}'),
+    ('\u{1d173}', '\u{1d17a}'),
+    ('\u{e0001}', '\u{e0001}'),
+    ('\u{e0020}', '\u{e007f}'),
+];
+
+/// Whether [`Escaped`] shows `c` as an escape instead of as itself: every
+/// character that is not shown, or that changes how other text is shown.
 ///
-/// - TAB is shown as one space (it is allowed in chat text, but its width depends on
-///   the terminal).
-/// - Every other character of general category Cc (U+0000-U+001F, U+007F-U+009F,
-///   including newline and ESC) is shown as a Rust-style escape: `\u{1b}`.
-/// - Everything else, including a literal backslash, is shown as it is.
+/// - control characters (general category Cc: U+0000-U+001F, U+007F-U+009F);
+/// - format characters (general category Cf), among them the bidirectional
+///   controls U+202A-U+202E and U+2066-U+2069, the invisible U+200B-U+200F
+///   and U+2060-U+2064, and U+FEFF;
+/// - the line and paragraph separators U+2028 and U+2029.
+///
+/// Clients that encode peer text in another form (batch JSON) escape the same
+/// characters.
+pub fn is_escaped_char(c: char) -> bool {
+    c.is_control()
+        || c == '\u{2028}'
+        || c == '\u{2029}'
+        || FORMAT_CHARACTERS
+            .iter()
+            .any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
+
+/// Displays peer text so that no text received from a peer can drive the
+/// terminal it is shown on, hide part of itself, reorder what is shown, or
+/// pass for an escape made by the client.
+///
+/// - TAB is shown as one space (it is allowed in chat text, but its width
+///   depends on the terminal).
+/// - Every character of [`is_escaped_char`] (control characters, including
+///   newline and ESC; bidirectional controls; invisible and other format
+///   characters; line and paragraph separators) is shown as a Rust-style
+///   escape: `\u{1b}`, `\u{202e}`.
+/// - A backslash is shown doubled, `\\`, so that a peer who types the text
+///   `\u{202e}` is shown `\\u{202e}`: every escape with a single backslash
+///   was made here, and different texts are always shown differently (TAB
+///   and space aside).
+/// - Everything else is shown as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Escaped<'a>(pub &'a str);
+
+/// Whether [`Escaped`] shows `c` other than as itself.
+fn is_shown_otherwise(c: char) -> bool {
+    c == '\\' || c == '\t' || is_escaped_char(c)
+}
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut rest = self.0;
-        // Write runs of harmless text in one piece, and each control character escaped.
-        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| c.is_control()) {
+        // Write runs of harmless text in one piece, and each other character
+        // in its shown form.
+        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| is_shown_otherwise(c)) {
             let (clean, tail) = rest.split_at_checked(i).unwrap_or((rest, ""));
             f.write_str(clean)?;
-            if c == '\t' {
-                f.write_str(" ")?;
-            } else {
-                write!(f, "\\u{{{:x}}}", u32::from(c))?;
+            match c {
+                '\t' => f.write_str(" ")?,
+                '\\' => f.write_str("\\\\")?,
+                _ => write!(f, "\\u{{{:x}}}", u32::from(c))?,
             }
             rest = tail.get(c.len_utf8()..).unwrap_or("");
         }
@@ -256,6 +318,140 @@ mod tests {
         assert_eq!(format!("{}", Escaped("ünï\u{9b}cødé")), "ünï\\u{9b}cødé");
     }
 
+    /// `c` shown alone, between two letters.
+    fn shown(c: char) -> String {
+        format!("{}", Escaped(&format!("a{c}b")))
+    }
+
+    #[test]
+    fn escaped_makes_every_bidirectional_control_visible() {
+        // Embeddings and overrides, isolates, and the direction marks.
+        let bidi = ('\u{202a}'..='\u{202e}')
+            .chain('\u{2066}'..='\u{2069}')
+            .chain(['\u{200e}', '\u{200f}', '\u{61c}']);
+        for c in bidi {
+            assert_eq!(shown(c), format!("a\\u{{{:x}}}b", u32::from(c)), "{c:?}");
+        }
+        // The classic spoof: an override that shows "exe.txt" as "txt.exe".
+        assert_eq!(
+            format!("{}", Escaped("invoice\u{202e}txt.exe")),
+            "invoice\\u{202e}txt.exe"
+        );
+    }
+
+    #[test]
+    fn escaped_makes_every_invisible_character_visible() {
+        let invisible = ('\u{200b}'..='\u{200f}')
+            .chain('\u{2060}'..='\u{2064}')
+            .chain([
+                '\u{feff}',
+                '\u{ad}',
+                '\u{180e}',
+                '\u{e0001}',
+                '\u{e0041}',
+                '\u{e007f}',
+            ]);
+        for c in invisible {
+            assert_eq!(shown(c), format!("a\\u{{{:x}}}b", u32::from(c)), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn escaped_makes_line_and_paragraph_separators_visible() {
+        assert_eq!(shown('\u{2028}'), "a\\u{2028}b");
+        assert_eq!(shown('\u{2029}'), "a\\u{2029}b");
+    }
+
+    #[test]
+    fn escaped_leaves_visible_text_of_every_script_alone() {
+        for text in [
+            "שלום עולם",
+            "مرحبا",
+            "日本語のテキスト",
+            "emoji 🎉 and accents é",
+            "non-breaking\u{a0}space",
+            "#lobby @bob <x> 100%",
+        ] {
+            assert_eq!(format!("{}", Escaped(text)), text);
+        }
+        // The characters next to the escaped ranges are shown as they are.
+        for c in [
+            '\u{2027}',
+            '\u{202f}',
+            '\u{2065}',
+            '\u{2070}',
+            '\u{fefe}',
+            '\u{e0080}',
+        ] {
+            assert_eq!(shown(c), format!("a{c}b"), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn a_backslash_typed_by_a_peer_never_looks_like_an_escape() {
+        assert_eq!(format!("{}", Escaped("\\")), "\\\\");
+        // The text `\u{202e}` and the character U+202E are shown differently.
+        let typed = format!("{}", Escaped("\\u{202e}"));
+        let real = format!("{}", Escaped("\u{202e}"));
+        assert_eq!(typed, "\\\\u{202e}");
+        assert_eq!(real, "\\u{202e}");
+        assert_ne!(typed, real);
+        assert_eq!(format!("{}", Escaped("\\x1b[2J")), "\\\\x1b[2J");
+    }
+
+    /// Reverses [`Escaped`] (TAB aside): `None` for a form it never writes.
+    fn unescape(shown: &str) -> Option<String> {
+        let mut out = String::new();
+        let mut chars = shown.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next()? {
+                '\\' => out.push('\\'),
+                'u' => {
+                    if chars.next()? != '{' {
+                        return None;
+                    }
+                    let hex: String = chars.by_ref().take_while(|&d| d != '}').collect();
+                    let c = char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?;
+                    if !is_escaped_char(c) {
+                        return None;
+                    }
+                    out.push(c);
+                }
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+
+    /// Text made of the characters that matter for escaping.
+    fn tricky_text() -> impl Strategy<Value = String> {
+        let alphabet = std::vec![
+            '\\',
+            'u',
+            '{',
+            '}',
+            '2',
+            'e',
+            'a',
+            ' ',
+            '\u{202e}',
+            '\u{200b}',
+            '\u{2066}',
+            '\n',
+            '\x1b',
+            '\u{feff}',
+            '\u{e0041}',
+            '\u{9b}',
+            'é',
+        ];
+        proptest::collection::vec(proptest::sample::select(alphabet), 0..40)
+            .prop_map(|v| v.into_iter().collect())
+    }
+
     proptest! {
         #[test]
         fn name_functions_never_panic(s in any::<String>(), t in any::<String>()) {
@@ -267,14 +463,35 @@ mod tests {
         }
 
         #[test]
-        fn escaped_output_has_no_controls(s in any::<String>()) {
+        fn escaped_output_has_no_control_or_hidden_character(s in any::<String>()) {
             let shown = format!("{}", Escaped(&s));
-            prop_assert!(!shown.chars().any(char::is_control));
+            prop_assert!(!shown.chars().any(is_escaped_char), "{:?}", shown);
         }
 
         #[test]
-        fn escaped_is_identity_on_clean_text(s in "[^\\p{Cc}]*") {
+        fn escaped_output_has_no_control_or_hidden_character_in_tricky_text(s in tricky_text()) {
+            let shown = format!("{}", Escaped(&s));
+            prop_assert!(!shown.chars().any(is_escaped_char), "{:?}", shown);
+        }
+
+        #[test]
+        fn escaped_is_identity_on_clean_text(s in "[^\\p{Cc}\\p{Cf}\\\\\u{2028}\u{2029}]*") {
             prop_assert_eq!(format!("{}", Escaped(&s)), s);
+        }
+
+        #[test]
+        fn different_texts_are_shown_differently(s in tricky_text()) {
+            // Injective: the shown form gives back the text, so no peer text
+            // can be shown like another (or like an escape the client made).
+            let shown = format!("{}", Escaped(&s));
+            prop_assert_eq!(unescape(&shown), Some(s));
+        }
+
+        #[test]
+        fn different_arbitrary_texts_are_shown_differently(s in any::<String>()) {
+            prop_assume!(!s.contains('\t'));
+            let shown = format!("{}", Escaped(&s));
+            prop_assert_eq!(unescape(&shown), Some(s));
         }
 
         #[test]

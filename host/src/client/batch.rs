@@ -20,6 +20,7 @@
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
+use dhchat_core::names::is_escaped_char;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -27,15 +28,23 @@ use super::commands::{ChatState, Outcome};
 use super::exit::Failure;
 use super::session::{Action, Event, Running, WelcomeInfo};
 
-/// A JSON line for `value`, with the C1 control characters (U+007F-U+009F,
-/// which serde_json leaves as they are) escaped too, so no output byte
-/// sequence can drive a terminal.
+/// A JSON line for `value`, with every character that peer text could use to
+/// drive a terminal or to spoof what is shown escaped as `\uXXXX` (surrogate
+/// pairs beyond the BMP): serde_json escapes C0 controls, `"` and `\` itself;
+/// this adds the C1 controls (U+007F-U+009F), the bidirectional controls,
+/// invisible and other format characters, and the line and paragraph
+/// separators ([`dhchat_core::names::is_escaped_char`]). A JSON reader gets the
+/// text back exactly; a person reading the raw line sees every such character
+/// as an escape, and a backslash a peer typed as `\\`.
 pub fn json_line(value: &Value) -> String {
     let s = value.to_string();
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if ('\u{7f}'..='\u{9f}').contains(&c) {
-            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        if is_escaped_char(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
         } else {
             out.push(c);
         }
@@ -200,6 +209,40 @@ mod tests {
         assert!(!line.chars().any(char::is_control), "{line:?}");
         let back: Value = serde_json::from_str(&line).expect("json");
         assert_eq!(back["text"], "a\u{1b}[2J\u{9b}b\n");
+    }
+
+    #[test]
+    fn json_lines_escape_bidirectional_and_invisible_characters_and_parse_back() {
+        let text = "\u{202e}txt.exe \u{2066}x\u{2069} a\u{200b}b\u{feff} \u{2028} \u{e0041}";
+        let v = event_json(&Event::Notice(text.into()));
+        let line = json_line(&v);
+        assert!(
+            !line.chars().any(is_escaped_char),
+            "a hidden character is left raw: {line:?}"
+        );
+        assert!(
+            line.contains("\\u202e") && line.contains("\\u2066"),
+            "{line}"
+        );
+        assert!(
+            line.contains("\\ufeff") && line.contains("\\u2028"),
+            "{line}"
+        );
+        // Beyond the BMP: a surrogate pair, as JSON requires.
+        assert!(line.contains("\\udb40\\udc41"), "{line}");
+        let back: Value = serde_json::from_str(&line).expect("json");
+        assert_eq!(back["text"], text);
+    }
+
+    #[test]
+    fn a_backslash_sequence_typed_by_a_peer_stays_distinct_from_an_escape_in_json() {
+        let typed = json_line(&event_json(&Event::Notice("\\u202e".into())));
+        let real = json_line(&event_json(&Event::Notice("\u{202e}".into())));
+        assert_ne!(typed, real);
+        assert!(typed.contains(r#""text":"\\u202e""#), "{typed}");
+        assert!(real.contains(r#""text":"\u202e""#), "{real}");
+        let back: Value = serde_json::from_str(&typed).expect("json");
+        assert_eq!(back["text"], "\\u202e");
     }
 
     #[test]

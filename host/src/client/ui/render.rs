@@ -1,6 +1,7 @@
 //! Drawing the screen: the message pane, a two-line status bar (server,
 //! room, nick, rooms; server key and session fingerprint) and the input
-//! line. All peer text goes through [`Escaped`].
+//! line. All peer text goes through [`Escaped`] (control, bidirectional and
+//! invisible characters shown as escapes, a peer's backslash doubled).
 
 use dhchat_core::names::Escaped;
 use ratatui::layout::{Constraint, Layout, Position};
@@ -326,6 +327,41 @@ mod tests {
             .content()
             .iter()
             .all(|c| !c.symbol().chars().any(char::is_control)));
+    }
+
+    #[test]
+    fn bidirectional_and_invisible_characters_in_peer_text_are_shown_escaped() {
+        let mut app = App::new("h:1", &welcome(), UtcOffset::UTC);
+        app.apply(msg("invoice\u{202e}fdp.exe", false, false));
+        app.apply(msg("a\u{200b}b\u{feff}c\u{2067}d\u{2069}", false, false));
+        app.apply(Event::Notice("x\u{2028}y\u{e0041}".into()));
+        let (rows, t) = screen(&app, 80, 8);
+        let text = rows.join("\n");
+        assert!(text.contains("<bob> invoice\\u{202e}fdp.exe"), "{text}");
+        assert!(
+            text.contains("<bob> a\\u{200b}b\\u{feff}c\\u{2067}d\\u{2069}"),
+            "{text}"
+        );
+        assert!(text.contains("-!- x\\u{2028}y\\u{e0041}"), "{text}");
+        let buf = t.backend().buffer();
+        assert!(buf
+            .content()
+            .iter()
+            .all(|c| !c.symbol().chars().any(dhchat_core::names::is_escaped_char)));
+    }
+
+    #[test]
+    fn a_backslash_sequence_typed_by_a_peer_is_shown_with_its_backslash_doubled() {
+        let mut app = App::new("h:1", &welcome(), UtcOffset::UTC);
+        app.apply(msg("fake \\u{202e} and \\x1b", false, false));
+        app.apply(msg("real \u{202e}", false, false));
+        let (rows, _) = screen(&app, 80, 8);
+        let text = rows.join("\n");
+        assert!(
+            text.contains("<bob> fake \\\\u{202e} and \\\\x1b"),
+            "{text}"
+        );
+        assert!(text.contains("<bob> real \\u{202e}"), "{text}");
     }
 
     #[test]
