@@ -325,6 +325,7 @@ async fn handle(shared: &Shared, id: ClientId, msg: Message<'_>) -> Option<Strin
                 from,
                 room: hub.room_name(&room_key, room),
                 text: text.to_owned(),
+                legacy: false,
             };
             if !shared.history.say(id, Arc::new(chat)).await {
                 return Some("server shutting down".into());

@@ -57,7 +57,9 @@ impl Drop for PendingSlot {
 }
 
 impl Gate {
-    fn ip_slot(shared: &Arc<Shared>, ip: IpAddr) -> Option<IpSlot> {
+    /// LEGACY HOOK (made `pub(crate)` for the legacy listener): a place in the
+    /// per-address count, or `None` at the cap.
+    pub(crate) fn ip_slot(shared: &Arc<Shared>, ip: IpAddr) -> Option<IpSlot> {
         let mut map = match shared.gate.per_ip.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -73,7 +75,9 @@ impl Gate {
         })
     }
 
-    fn pending_slot(shared: &Arc<Shared>) -> Option<PendingSlot> {
+    /// LEGACY HOOK (made `pub(crate)` for the legacy listener): a place among
+    /// the pending handshakes, or `None` at the cap.
+    pub(crate) fn pending_slot(shared: &Arc<Shared>) -> Option<PendingSlot> {
         let before = shared.gate.pending.fetch_add(1, Ordering::AcqRel);
         if before >= shared.limits.max_pending {
             shared.gate.pending.fetch_sub(1, Ordering::AcqRel);
@@ -86,7 +90,7 @@ impl Gate {
 
     /// Logs a refusal, at most one line a second (a flood must not flood the
     /// log); the count of refusals in between is included.
-    fn refusal(&self, peer: std::net::SocketAddr, why: &str) {
+    pub(crate) fn refusal(&self, peer: std::net::SocketAddr, why: &str) {
         let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -12,6 +12,7 @@
 //! | [`ratelimit`] | the per-client token bucket |
 //! | [`authorized_keys`] | the admission list, re-read on SIGHUP |
 //! | [`shutdown`] | signals and the graceful shutdown |
+//! | [`legacy`] | the opt-in legacy listener (`--legacy-listen`, unauthenticated) |
 //!
 //! Startup contract: once listening, the server prints `listening on ADDR`
 //! and `server key ed25519:...` on standard output; everything else is logged
@@ -23,6 +24,7 @@ pub mod connection;
 pub mod event;
 pub mod handshake;
 pub mod history;
+pub mod legacy; // LEGACY HOOK
 pub mod listener;
 pub mod ratelimit;
 pub mod rooms;
@@ -103,6 +105,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the listening address")?;
     let key = identity.public_key();
+    // LEGACY HOOK: bind the legacy listener (if asked for) before announcing.
+    let legacy_listener = match args.legacy_listen {
+        Some(a) => Some(legacy::bind(a).await?),
+        None => None,
+    };
 
     let shared = Arc::new(Shared {
         handshakes: Arc::new(Semaphore::new(limits.max_handshakes)),
@@ -120,6 +127,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {addr}").context("stdout")?;
         writeln!(out, "server key {key}").context("stdout")?;
+        // LEGACY HOOK: announce the legacy listener, with its warning.
+        if let Some((_, a)) = &legacy_listener {
+            writeln!(out, "legacy listening on {a}").context("stdout")?;
+            writeln!(out, "{}", legacy::WARNING).context("stdout")?;
+        }
         out.flush().context("stdout")?;
     }
     tracing::info!(
@@ -134,10 +146,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    // LEGACY HOOK: the legacy accept loop stops with the main one.
+    let legacy_accept = legacy_listener.map(|(l, a)| {
+        tracing::warn!(addr = %a, "{}", legacy::WARNING);
+        tokio::spawn(legacy::accept_loop(shared.clone(), l, stop_rx.clone()))
+    });
     let accept = tokio::spawn(listener::accept_loop(shared.clone(), listener, stop_rx));
     let signal = shutdown::wait_for_stop(&shared).await;
     let _ = stop_tx.send(true);
     let _ = accept.await;
+    if let Some(a) = legacy_accept {
+        let _ = a.await;
+    }
     let signal = signal?;
     tracing::info!("{signal}: shutting down");
     shutdown::close_sessions(&shared).await;
