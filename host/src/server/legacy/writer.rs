@@ -19,7 +19,7 @@ use super::REPLAY_LINES;
 use crate::rng::new_rng;
 
 /// The pause between two writes to one legacy client.
-pub const PAUSE: Duration = Duration::from_millis(25);
+pub const PAUSE: Duration = Duration::from_millis(50);
 
 /// How a writer ended.
 #[derive(Debug)]
