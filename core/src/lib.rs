@@ -78,6 +78,7 @@ pub mod group;
 pub mod handshake;
 pub mod identity;
 pub mod kdf;
+pub mod legacy;
 pub mod message;
 pub mod names;
 pub mod record;

@@ -54,6 +54,16 @@ pub fn json_line(value: &Value) -> String {
 
 /// The JSON form of the welcome.
 pub fn welcome_json(w: &WelcomeInfo) -> Value {
+    // LEGACY HOOK: a legacy session has no server key and no fingerprint.
+    if w.server_key.is_empty() {
+        return json!({
+            "type": "welcome",
+            "nick": w.nick,
+            "server_name": w.server_name,
+            "motd": w.motd,
+            "legacy": true,
+        });
+    }
     json!({
         "type": "welcome",
         "nick": w.nick,

@@ -52,6 +52,11 @@ pub struct Cli {
     /// Known-hosts file [default: dhchat/known_hosts in the user's config directory].
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
+    /// LEGACY HOOK. Join an original (2018) encrypted-chat server at HOST[:PORT]
+    /// (default port 39482) with its legacy protocol. WARNING: NO authentication
+    /// and NO integrity; anyone on the path can read, change or pose as the server.
+    #[arg(long, value_name = "HOST[:PORT]", conflicts_with_all = ["server", "server_key", "identity", "accept_new", "nick"])]
+    pub legacy: Option<String>,
     /// Identity key file (create one with `dhchat-client keygen FILE`).
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,

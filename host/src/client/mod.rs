@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod exit;
 pub mod known_hosts;
+pub mod legacy; // LEGACY HOOK
 pub mod session;
 pub mod ui;
 
@@ -81,6 +82,18 @@ fn keygen(file: &std::path::Path) -> ExitCode {
 }
 
 async fn run(cli: Cli, offset: UtcOffset) -> Result<(), Failure> {
+    // LEGACY HOOK: --legacy runs the legacy session in the same UI and batch mode.
+    if let Some(server) = &cli.legacy {
+        let target = legacy::parse_target(server).map_err(|e| usage(&e))?;
+        eprintln!("dhchat-client: {}", legacy::WARNING);
+        let (running, welcome) = legacy::connect(&target).await?;
+        let linger = Duration::from_secs(cli.linger);
+        return if !cli.batch && std::io::stdin().is_terminal() {
+            ui::run(running, &target.entry(), &welcome, None, offset).await
+        } else {
+            batch::run(running, &welcome, None, linger).await
+        };
+    }
     let target = match &cli.server {
         Some(s) => cli::parse_target(s).map_err(|e| usage(&e))?,
         None => Target {

@@ -105,6 +105,15 @@ pub struct Args {
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub motd: String,
 
+    /// LEGACY HOOK. Also listen on ADDR for the original (2018) encrypted-chat
+    /// clients, speaking their legacy protocol. WARNING: that protocol has NO
+    /// authentication and NO integrity: anyone on the path can read and change
+    /// what legacy clients send and receive, or impersonate this server to them.
+    /// Legacy clients join #lobby as legacy-XXXXXXXX; their messages are marked
+    /// unauthenticated. Off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub legacy_listen: Option<SocketAddr>,
+
     /// Also log the text of chat messages (off by default: the operator
     /// can read messages, but need not keep them in logs).
     #[arg(long)]

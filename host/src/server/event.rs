@@ -27,6 +27,8 @@ pub struct Chat {
     pub room: String,
     /// Text.
     pub text: String,
+    /// LEGACY HOOK: sent by an unauthenticated legacy client (MESSAGE flags bit 1).
+    pub legacy: bool,
 }
 
 /// One record to send to a client.
@@ -80,7 +82,7 @@ impl Event {
             Event::Chat(c) => f(&Message::Message(ChatMessage {
                 time_ms: c.time_ms,
                 history: c.history,
-                legacy: false,
+                legacy: c.legacy,
                 from: &c.from,
                 room: &c.room,
                 text: &c.text,

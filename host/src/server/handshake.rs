@@ -13,7 +13,7 @@ use dhchat_core::group::Group;
 use dhchat_core::identity::{IdentityKey, PublicKey};
 use dhchat_core::Session;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::authorized_keys::Admission;
 use super::gate::Ticket;
@@ -72,6 +72,21 @@ impl Handshaker {
     /// The group offered to clients.
     pub fn group(&self) -> Group {
         self.settings.group
+    }
+
+    /// Time to get a handshake slot, and then to finish the handshake.
+    pub fn timeout(&self) -> Duration {
+        self.settings.timeout
+    }
+
+    /// Waits (until `deadline`) for a handshake slot, for a handshake run
+    /// outside [`Handshaker::run`] (the legacy key exchange); `None` at the
+    /// deadline or when the slots are closed.
+    pub async fn slot(&self, deadline: tokio::time::Instant) -> Option<OwnedSemaphorePermit> {
+        tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 
     /// Runs the handshake; `None` if it failed (logged). The ticket's place

@@ -79,8 +79,21 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
                 CREATE INDEX IF NOT EXISTS messages_room_id ON messages (room, id);",
             )
         })
+        .and_then(|()| add_legacy_column(&db))
         .with_context(|| format!("{}: cannot set up database", path.display()))?;
     Ok(db)
+}
+
+/// LEGACY HOOK: the `legacy` column (MESSAGE flags bit 1, kept so that replays keep
+/// the mark), added to databases created before it existed.
+fn add_legacy_column(db: &Connection) -> rusqlite::Result<()> {
+    let has: bool = db
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'legacy'")?
+        .exists([])?;
+    if !has {
+        db.execute_batch("ALTER TABLE messages ADD COLUMN legacy INTEGER NOT NULL DEFAULT 0;")?;
+    }
+    Ok(())
 }
 
 /// The handle the connections use.
@@ -216,11 +229,17 @@ fn store(
     let tx = db.transaction()?;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO messages (room, time_ms, sender, text) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO messages (room, time_ms, sender, text, legacy) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for (_, chat) in batch {
             let time = i64::try_from(chat.time_ms).unwrap_or(i64::MAX);
-            insert.execute(params![key(&chat.room), time, chat.from, chat.text])?;
+            insert.execute(params![
+                key(&chat.room),
+                time,
+                chat.from,
+                chat.text,
+                chat.legacy
+            ])?;
         }
         let mut trim = tx.prepare_cached(
             "DELETE FROM messages WHERE room = ?1 AND id <= (
@@ -241,8 +260,8 @@ fn recent(db: &Connection, room_key: &str, n: u32) -> rusqlite::Result<Vec<Chat>
         return Ok(Vec::new());
     }
     let mut q = db.prepare_cached(
-        "SELECT time_ms, sender, text FROM (
-            SELECT id, time_ms, sender, text FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT ?2
+        "SELECT time_ms, sender, text, legacy FROM (
+            SELECT id, time_ms, sender, text, legacy FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT ?2
          ) ORDER BY id ASC",
     )?;
     let rows = q.query_map(params![room_key, i64::from(n)], |row| {
@@ -253,6 +272,7 @@ fn recent(db: &Connection, room_key: &str, n: u32) -> rusqlite::Result<Vec<Chat>
             from: row.get(1)?,
             room: String::new(),
             text: row.get(2)?,
+            legacy: row.get(3)?,
         })
     })?;
     rows.collect()
@@ -269,6 +289,7 @@ mod tests {
             from: "a".into(),
             room: room.into(),
             text: text.into(),
+            legacy: false,
         })
     }
 

@@ -34,6 +34,7 @@
 //! | [`ratelimit`] | the per-client token bucket |
 //! | [`authorized_keys`] | the admission list, re-read on SIGHUP |
 //! | [`shutdown`] | signals and the graceful shutdown |
+//! | [`legacy`] | the opt-in legacy listener (`--legacy-listen`, unauthenticated) |
 //!
 //! Startup contract: once listening, the server prints `listening on ADDR`
 //! and `server key ed25519:...` on standard output; everything else is logged
@@ -49,6 +50,7 @@ pub mod event;
 pub mod gate;
 pub mod handshake;
 pub mod history;
+pub mod legacy;
 pub mod listener;
 pub mod local_bus;
 pub mod ratelimit;
@@ -106,10 +108,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the listening address")?;
     let key = identity.public_key();
+    // Bound before anything is announced, so a bad address fails the start.
+    let legacy_listener = match args.legacy_listen {
+        Some(a) => Some(legacy::bind(a).await?),
+        None => None,
+    };
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {addr}").context("stdout")?;
         writeln!(out, "server key {key}").context("stdout")?;
+        if let Some((_, a)) = &legacy_listener {
+            writeln!(out, "legacy listening on {a}").context("stdout")?;
+            writeln!(out, "{}", legacy::WARNING).context("stdout")?;
+        }
         out.flush().context("stdout")?;
     }
     tracing::info!(
@@ -132,12 +143,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let gate = Gate::new(settings.gate);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (guard, done) = mpsc::channel(1);
+    let legacy_accept = legacy_listener.map(|(l, a)| {
+        tracing::warn!(addr = %a, "{}", legacy::WARNING);
+        tokio::spawn(legacy::accept_loop(
+            services.clone(),
+            gate.clone(),
+            l,
+            stop_rx.clone(),
+            guard.clone(),
+        ))
+    });
     let accept = tokio::spawn(listener::accept_loop(
         services, gate, listener, stop_rx, guard,
     ));
     let signal = shutdown::wait_for_stop(&admission).await;
     let _ = stop_tx.send(true);
     let _ = accept.await;
+    if let Some(a) = legacy_accept {
+        let _ = a.await;
+    }
     let signal = signal?;
     tracing::info!("{signal}: shutting down");
     shutdown::close_sessions(&hub, done).await;

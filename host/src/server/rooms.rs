@@ -237,6 +237,7 @@ impl Hub {
             from: sender,
             room,
             text: text.to_owned(),
+            legacy: false,
         };
         push(c, Event::Chat(Arc::new(chat)));
         true

@@ -42,6 +42,7 @@ pub async fn apply(cx: &Context<'_>, room: &str, text: &str) -> Result<(), Disco
         from,
         room: cx.hub.room_name(&room_key, room),
         text: text.to_owned(),
+        legacy: false,
     };
     cx.bus
         .publish(cx.member, Arc::new(chat))

@@ -1,0 +1,244 @@
+//! One legacy client: the key exchange within the handshake limits, registration in
+//! `#lobby` as `legacy-XXXXXXXX`, and the reader that relays its text.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dhchat_core::legacy::{
+    self, LegacyKey, LegacyNick, ServerExchange, CLIENT_KEY_LEN, EXIT_ANSWER, EXIT_COMMAND,
+    MAX_READ, SERVER_KEY_LEN,
+};
+use dhchat_core::names::{text_check, Escaped};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+
+use super::super::bus::{self, Bus, ClientId, RegisterError};
+use super::super::connection::Services;
+use super::super::event::{now_ms, Chat, Event};
+use super::super::gate::Ticket;
+use super::super::ratelimit::TokenBucket;
+use super::super::rooms::LOBBY;
+use super::writer::{self, End};
+use crate::rng::new_rng;
+
+/// How long the last line (`Acknowledged`, a refusal) may take to write.
+const FAREWELL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves one legacy connection to its end.
+pub async fn serve(
+    services: Arc<Services>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut ticket: Ticket,
+) {
+    tracing::debug!(%peer, "legacy connect");
+    let exchanged = exchange(&services, stream, peer).await;
+    ticket.handshake_over();
+    let Some((stream, key)) = exchanged else {
+        return;
+    };
+    let nick = LegacyNick::of(&peer.to_string());
+    let settings = &services.settings;
+    let welcome = |nick: &str| Event::Welcome {
+        nick: nick.to_owned(),
+        server_name: settings.server_name.clone(),
+        motd: settings.motd.clone(),
+    };
+    let (rd, wr) = stream.into_split();
+    let reg = match services.bus.register(nick.as_str(), &welcome) {
+        Ok(r) => r,
+        Err(RegisterError::Busy) => {
+            tracing::warn!(%peer, "legacy client refused: server busy (--max-clients {})", settings.max_clients);
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            let _ = tx.try_send(Event::Close("server is full, try again later".into()));
+            drop(tx);
+            let _ = tokio::time::timeout(FAREWELL_TIMEOUT, writer::run(wr, key, rx)).await;
+            return;
+        }
+    };
+    let id = reg.id;
+    tracing::info!(%peer, client = id, nick = %reg.nick, "legacy client joined (unauthenticated)");
+    let mut guard = Unregister {
+        bus: services.bus.clone(),
+        id,
+        reason: "connection lost",
+    };
+    let mut writer = tokio::spawn(writer::run(wr, key.clone(), reg.rx));
+    let (reason, wait_writer) = tokio::select! {
+        r = read_loop(&services, id, &key, rd) => r,
+        w = &mut writer => (match w {
+            Ok(End::Closed) => "server closed the session".to_owned(),
+            Ok(End::Failed(e)) => format!("connection lost (write: {e})"),
+            Ok(End::QueueGone) => "queue closed".to_owned(),
+            Err(_) => "internal error in the writer".to_owned(),
+        }, false),
+        () = reg.kill.notified() => ("disconnected: cannot keep up (outgoing queue full)".to_owned(), false),
+    };
+    if wait_writer {
+        let _ = tokio::time::timeout(FAREWELL_TIMEOUT, &mut writer).await;
+    }
+    writer.abort();
+    tracing::info!(%peer, client = id, "legacy disconnect: {reason}");
+    guard.reason = if reason.starts_with("client closed") {
+        "quit"
+    } else if reason.contains("cannot keep up") {
+        "too slow"
+    } else {
+        "connection lost"
+    };
+}
+
+/// Takes the client out of the shared state however its connection ends.
+struct Unregister {
+    bus: Arc<dyn Bus>,
+    id: ClientId,
+    reason: &'static str,
+}
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        self.bus.unregister(self.id, self.reason);
+    }
+}
+
+/// The key exchange: a handshake slot, then the 2064-byte key message in one write and
+/// the client's 1024 bytes, all within the handshake deadline. `None` if it failed
+/// (logged); the slot is released either way.
+async fn exchange(
+    services: &Services,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<(TcpStream, LegacyKey)> {
+    let handshaker = &services.handshaker;
+    let deadline = handshaker.timeout();
+    let end = tokio::time::Instant::now() + deadline;
+    let Some(permit) = handshaker.slot(end).await else {
+        tracing::warn!(%peer, "legacy client refused: no handshake slot free within the deadline");
+        return None;
+    };
+    let group = handshaker.group();
+    let prepared = tokio::task::spawn_blocking(move || {
+        let server = ServerExchange::new(group, &mut new_rng());
+        let mut msg = vec![0u8; SERVER_KEY_LEN];
+        server.write_key_message(&mut msg).map(|_| (server, msg))
+    })
+    .await;
+    let (server, msg) = match prepared {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            tracing::error!(%peer, "legacy key exchange: {e}");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    let io = tokio::time::timeout_at(end, async {
+        stream.write_all(&msg).await?;
+        let mut client_key = vec![0u8; CLIENT_KEY_LEN];
+        stream.read_exact(&mut client_key).await?;
+        Ok::<_, std::io::Error>(client_key)
+    })
+    .await;
+    let client_key = match io {
+        Ok(Ok(k)) => k,
+        Ok(Err(e)) => {
+            tracing::info!(%peer, "legacy key exchange failed: {e}");
+            return None;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "legacy key exchange failed: not finished within {}s", deadline.as_secs());
+            return None;
+        }
+    };
+    let key = tokio::task::spawn_blocking(move || server.finish(&client_key)).await;
+    drop(permit);
+    match key {
+        Ok(Ok(key)) => {
+            tracing::info!(%peer, group = %group, "legacy key exchange complete (unauthenticated)");
+            Some((stream, key))
+        }
+        Ok(Err(e)) => {
+            tracing::info!(%peer, "legacy key exchange failed: {e}");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Reads the client's messages (each read one message) and relays their text to
+/// `#lobby` until the client leaves or misbehaves. Returns the reason and whether the
+/// writer should be given time to finish (after `!exit`).
+async fn read_loop(
+    services: &Services,
+    id: ClientId,
+    key: &LegacyKey,
+    mut rd: OwnedReadHalf,
+) -> (String, bool) {
+    let limits = &services.settings.reader;
+    let hub = &services.hub;
+    if services.bus.join(id, LOBBY).await.is_err() {
+        return ("server shutting down".into(), false);
+    }
+    // A legacy client cannot answer PING: silence for as long as a version 1 client may
+    // be silent (idle timeout, then as long again after PING) ends it.
+    let idle = limits.idle.saturating_mul(2);
+    let mut bucket = TokenBucket::new(limits.rate, limits.burst);
+    // One byte more than a message may have, to see an oversized read.
+    let mut buf = vec![0u8; MAX_READ + 1];
+    loop {
+        let n = match tokio::time::timeout(idle, rd.read(&mut buf)).await {
+            Err(_) => {
+                return (
+                    format!("idle timeout: nothing received for {}s", idle.as_secs()),
+                    false,
+                )
+            }
+            Ok(Err(e)) => return (format!("connection lost: {e}"), false),
+            Ok(Ok(0)) => return ("connection lost: end of stream".into(), false),
+            Ok(Ok(n)) => n,
+        };
+        let text = match buf.get_mut(..n).map(|read| legacy::open(key, read)) {
+            Some(Ok(t)) => t,
+            Some(Err(e)) => return (format!("bad legacy input: {e}"), false),
+            None => return ("bad legacy input".into(), false),
+        };
+        if !bucket.take() {
+            return (
+                format!(
+                    "flood: more than {} messages per second (burst {})",
+                    limits.rate, limits.burst
+                ),
+                false,
+            );
+        }
+        if text == EXIT_COMMAND {
+            hub.send_to(id, Event::Close(EXIT_ANSWER.into()));
+            return ("client closed: !exit".into(), true);
+        }
+        if text.is_empty() {
+            continue;
+        }
+        if let Err(e) = text_check(text) {
+            hub.send_to(id, Event::Notice(format!("not relayed: {e}")));
+            continue;
+        }
+        let Some(from) = hub.nick_of(id) else {
+            return ("unregistered".into(), false);
+        };
+        if services.settings.log_messages {
+            tracing::info!(client = id, room = LOBBY, text = %Escaped(text), "legacy message");
+        }
+        let chat = Chat {
+            time_ms: now_ms(),
+            history: false,
+            from,
+            room: hub.room_name(&bus::key(LOBBY), LOBBY),
+            text: text.to_owned(),
+            legacy: true,
+        };
+        if services.bus.publish(id, Arc::new(chat)).await.is_err() {
+            return ("server shutting down".into(), false);
+        }
+    }
+}

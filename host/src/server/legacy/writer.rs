@@ -1,0 +1,142 @@
+//! The writer of one legacy client: turns the events queued for it into text lines and
+//! writes each as one legacy message, one write call of at most 1024 bytes, with a
+//! pause after each (the original client takes every read as one message, and a
+//! coalesced read kills its receive thread).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dhchat_core::legacy::{self, LegacyKey, IV_LEN, MAX_READ, MAX_TEXT};
+use rand_core::Rng as _;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::super::event::{Chat, Event};
+use super::REPLAY_LINES;
+use crate::rng::new_rng;
+
+/// The pause between two writes to one legacy client.
+pub const PAUSE: Duration = Duration::from_millis(50);
+
+/// How a writer ended.
+#[derive(Debug)]
+pub enum End {
+    /// A closing line was written (`Acknowledged`, or the server's reason).
+    Closed,
+    /// Writing failed.
+    Failed(String),
+    /// Every sender of the queue is gone.
+    QueueGone,
+}
+
+/// The text line an event becomes for a legacy client, if any.
+pub fn line(ev: &Event) -> Option<String> {
+    match ev {
+        Event::Chat(c) => Some(chat_line(c)),
+        Event::Notice(text) => Some(text.clone()),
+        Event::Error(_, text) => Some(format!("error: {text}")),
+        Event::Close(reason) => Some(reason.clone()),
+        Event::Welcome { .. } | Event::Roster { .. } | Event::Ping(_) | Event::Pong(_) => None,
+    }
+}
+
+/// `"<nick>: <text>"`, or `"<nick> (direct): <text>"` for a direct message.
+fn chat_line(c: &Chat) -> String {
+    if c.room.starts_with('@') {
+        format!("{} (direct): {}", c.from, c.text)
+    } else {
+        format!("{}: {}", c.from, c.text)
+    }
+}
+
+/// One legacy client's paced writer.
+struct Paced {
+    wr: OwnedWriteHalf,
+    key: LegacyKey,
+    rng: crate::rng::HostRng,
+    buf: Vec<u8>,
+    last: Option<Instant>,
+}
+
+impl Paced {
+    /// Writes `text` as one or more messages (split at 1007 bytes).
+    async fn send(&mut self, text: &str) -> Result<(), String> {
+        for piece in legacy::split(text, MAX_TEXT) {
+            if let Some(last) = self.last {
+                tokio::time::sleep_until(last + PAUSE).await;
+            }
+            let mut iv = [0u8; IV_LEN];
+            self.rng.fill_bytes(&mut iv);
+            let n =
+                legacy::seal(&self.key, &iv, piece, &mut self.buf).map_err(|e| e.to_string())?;
+            let msg = self.buf.get(..n).unwrap_or_default();
+            self.wr.write_all(msg).await.map_err(|e| e.to_string())?;
+            self.wr.flush().await.map_err(|e| e.to_string())?;
+            self.last = Some(Instant::now());
+        }
+        Ok(())
+    }
+}
+
+/// Runs the writer until a CLOSE event (its line is written, then the stream is shut
+/// down), a write failure, or the end of the queue.
+///
+/// The history replay that [`Hub::join`](super::super::rooms::Hub::join) queues at once
+/// is cut to its last [`REPLAY_LINES`] lines.
+pub async fn run(wr: OwnedWriteHalf, key: LegacyKey, mut rx: mpsc::Receiver<Event>) -> End {
+    let mut out = Paced {
+        wr,
+        key,
+        rng: new_rng(),
+        buf: vec![0u8; MAX_READ],
+        last: None,
+    };
+    let mut held: Option<Event> = None;
+    loop {
+        let ev = match held.take() {
+            Some(ev) => ev,
+            None => match rx.recv().await {
+                Some(ev) => ev,
+                None => return End::QueueGone,
+            },
+        };
+        if let Event::Chat(c) = &ev {
+            if c.history {
+                let mut replay: VecDeque<Arc<Chat>> = VecDeque::from([c.clone()]);
+                loop {
+                    match rx.try_recv() {
+                        Ok(Event::Chat(c)) if c.history => {
+                            replay.push_back(c);
+                            if replay.len() > REPLAY_LINES {
+                                replay.pop_front();
+                            }
+                        }
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                for c in replay {
+                    if let Err(e) = out.send(&chat_line(&c)).await {
+                        return End::Failed(e);
+                    }
+                }
+                continue;
+            }
+        }
+        if let Some(text) = line(&ev) {
+            if let Err(e) = out.send(&text).await {
+                return End::Failed(e);
+            }
+        }
+        if matches!(ev, Event::Close(_)) {
+            let _ = out.wr.shutdown().await;
+            return End::Closed;
+        }
+    }
+}
