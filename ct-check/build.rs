@@ -2,5 +2,7 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=src/memcheck.c");
-    cc::Build::new().file("src/memcheck.c").compile("ct_memcheck");
+    cc::Build::new()
+        .file("src/memcheck.c")
+        .compile("ct_memcheck");
 }

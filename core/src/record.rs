@@ -258,7 +258,8 @@ impl Opener {
             .map_err(|_| RecordError::BadPadding)?;
         // The padding is checked in constant time (ct-check/); only the
         // verdict and the plaintext length, delivered with it, come out.
-        let pad = Option::<usize>::from(pkcs7_padding_len(padded)).ok_or(RecordError::BadPadding)?;
+        let pad =
+            Option::<usize>::from(pkcs7_padding_len(padded)).ok_or(RecordError::BadPadding)?;
         let pt_len = padded.len() - pad;
         if pt_len == 0 {
             return Err(RecordError::EmptyPlaintext);

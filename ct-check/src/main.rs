@@ -104,14 +104,22 @@ fn record_open() -> Result<(), String> {
                 room: "#lobby",
                 text: &text[..k.max(1)],
             };
-            let n = client.seal(&say, &mut rng, &mut buf).map_err(|e| e.to_string())?;
+            let n = client
+                .seal(&say, &mut rng, &mut buf)
+                .map_err(|e| e.to_string())?;
             // Declassified: a sealed record is sent on the wire.
             public(&mut buf[..n]);
-            server.open(&mut buf[..n]).map_err(|e| format!("c2s {k}: {e}"))?;
+            server
+                .open(&mut buf[..n])
+                .map_err(|e| format!("c2s {k}: {e}"))?;
             let notice = Message::Notice { text: &text[..k] };
-            let n = server.seal(&notice, &mut rng, &mut buf).map_err(|e| e.to_string())?;
+            let n = server
+                .seal(&notice, &mut rng, &mut buf)
+                .map_err(|e| e.to_string())?;
             public(&mut buf[..n]);
-            client.open(&mut buf[..n]).map_err(|e| format!("s2c {k}: {e}"))?;
+            client
+                .open(&mut buf[..n])
+                .map_err(|e| format!("s2c {k}: {e}"))?;
         }
         // The vector's own client records, then every rejected one, each
         // opened by a fresh server at the seq it was made for.
@@ -119,7 +127,9 @@ fn record_open() -> Result<(), String> {
         v.keys_secret(&mut server)?;
         for record in v.c2s_after_hello() {
             let mut record = record.clone();
-            server.open(&mut record).map_err(|e| format!("vector record: {e}"))?;
+            server
+                .open(&mut record)
+                .map_err(|e| format!("vector record: {e}"))?;
         }
         for (why, seq, record) in &v.rejected_c2s {
             let (_, mut server) = v.sessions()?;
@@ -192,7 +202,11 @@ fn control_unpad() -> Result<(), String> {
     let mut block = [0x61u8; 16];
     block[11..].fill(5);
     secret(&mut block);
-    black_box(Pkcs7::raw_unpad(black_box(&block[..])).map(<[u8]>::len).ok());
+    black_box(
+        Pkcs7::raw_unpad(black_box(&block[..]))
+            .map(<[u8]>::len)
+            .ok(),
+    );
     Ok(())
 }
 
@@ -204,13 +218,41 @@ struct Check {
 }
 
 const CHECKS: &[Check] = &[
-    Check { name: "dh-keygen", control: false, run: dh_keygen },
-    Check { name: "dh-shared", control: false, run: dh_shared },
-    Check { name: "record-open", control: false, run: record_open },
-    Check { name: "ed25519-sign", control: false, run: ed25519_sign },
-    Check { name: "control-pow-vartime", control: true, run: control_pow_vartime },
-    Check { name: "control-secret-index", control: true, run: control_secret_index },
-    Check { name: "control-pkcs7-unpad", control: true, run: control_unpad },
+    Check {
+        name: "dh-keygen",
+        control: false,
+        run: dh_keygen,
+    },
+    Check {
+        name: "dh-shared",
+        control: false,
+        run: dh_shared,
+    },
+    Check {
+        name: "record-open",
+        control: false,
+        run: record_open,
+    },
+    Check {
+        name: "ed25519-sign",
+        control: false,
+        run: ed25519_sign,
+    },
+    Check {
+        name: "control-pow-vartime",
+        control: true,
+        run: control_pow_vartime,
+    },
+    Check {
+        name: "control-secret-index",
+        control: true,
+        run: control_secret_index,
+    },
+    Check {
+        name: "control-pkcs7-unpad",
+        control: true,
+        run: control_unpad,
+    },
 ];
 
 fn main() -> ExitCode {

@@ -5,7 +5,9 @@
 //! checks cover its secret parts.
 
 use dhchat_core::group::Group;
-use dhchat_core::handshake::{ClientConfig, ClientHandshake, HelloOutcome, ServerHandshake, AdmitAll, MAGIC_LEN};
+use dhchat_core::handshake::{
+    AdmitAll, ClientConfig, ClientHandshake, HelloOutcome, ServerHandshake, MAGIC_LEN,
+};
 use dhchat_core::identity::{IdentityKey, PublicKey};
 use dhchat_core::message::Message;
 use dhchat_core::record::MAX_RECORD;
@@ -33,8 +35,14 @@ fn seed(v: &Value, name: &str) -> Result<[u8; 32], String> {
 /// The ffdhe2048 and ffdhe3072 vectors.
 pub fn all() -> Vec<Vector> {
     [
-        (include_str!("../../core/tests/vectors/handshake-ffdhe2048.json"), Group::Ffdhe2048),
-        (include_str!("../../core/tests/vectors/handshake-ffdhe3072.json"), Group::Ffdhe3072),
+        (
+            include_str!("../../core/tests/vectors/handshake-ffdhe2048.json"),
+            Group::Ffdhe2048,
+        ),
+        (
+            include_str!("../../core/tests/vectors/handshake-ffdhe3072.json"),
+            Group::Ffdhe3072,
+        ),
     ]
     .into_iter()
     .map(|(text, group)| {
@@ -51,7 +59,11 @@ pub fn all() -> Vec<Vector> {
                     .collect()
             })
             .unwrap_or_default();
-        Vector { group, v, rejected_c2s }
+        Vector {
+            group,
+            v,
+            rejected_c2s,
+        }
     })
     .collect()
 }
@@ -117,12 +129,15 @@ impl Vector {
             .map_err(|e| e.to_string())?;
         let mut pinned: PublicKey = server_id.public_key();
 
-        let (server, n) = ServerHandshake::start(self.group, &mut server_rng, &mut out).map_err(e)?;
+        let (server, n) =
+            ServerHandshake::start(self.group, &mut server_rng, &mut out).map_err(e)?;
         let hello = out[..n].to_vec();
         let client = ClientHandshake::new(2048)
             .read_magic(hello[..MAGIC_LEN].try_into().map_err(|_| "magic")?)
             .map_err(e)?;
-        let (client, n) = client.read_dh(&hello[MAGIC_LEN..], &mut client_rng, &mut out).map_err(e)?;
+        let (client, n) = client
+            .read_dh(&hello[MAGIC_LEN..], &mut client_rng, &mut out)
+            .map_err(e)?;
         let key = out[..n].to_vec();
         let server = server
             .read_magic(key[..MAGIC_LEN].try_into().map_err(|_| "magic")?)
@@ -137,7 +152,10 @@ impl Vector {
             .read_server_auth(&mut auth, &mut pinned, &config, &mut client_rng, &mut out)
             .map_err(e)?;
         let mut hello = out[..n].to_vec();
-        let mut server = match server.read_client_hello(&mut hello, &mut AdmitAll).map_err(e)? {
+        let mut server = match server
+            .read_client_hello(&mut hello, &mut AdmitAll)
+            .map_err(e)?
+        {
             HelloOutcome::Accepted(session, _) => session,
             HelloOutcome::Refused(_, why) => return Err(format!("refused: {why}")),
         };
@@ -146,7 +164,9 @@ impl Vector {
             server_name: "ct-check",
             motd: "",
         };
-        let n = server.seal(&welcome, &mut server_rng, &mut out).map_err(e)?;
+        let n = server
+            .seal(&welcome, &mut server_rng, &mut out)
+            .map_err(e)?;
         let (client, _) = client.read_welcome(&mut out[..n]).map_err(e)?;
         Ok((client, server))
     }
