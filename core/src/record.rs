@@ -13,11 +13,12 @@
 //! constant time, and only then decrypts.
 
 use aes::Aes256;
-use cbc::cipher::block_padding::Pkcs7;
+use cbc::cipher::block_padding::{NoPadding, Pkcs7};
 use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use hmac::{Hmac, KeyInit, Mac};
 use rand_core::CryptoRng;
 use sha2::Sha256;
+use subtle::{Choice, ConstantTimeEq, ConstantTimeGreater, CtOption};
 
 use crate::error::RecordError;
 use crate::kdf::DirectionKeys;
@@ -252,10 +253,14 @@ impl Opener {
         let (head, ct) = authed.split_at_mut(HEADER_LEN + IV_LEN);
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(&head[HEADER_LEN..]);
-        let pt_len = cbc::Decryptor::<Aes256>::new(&self.keys.enc.into(), &iv.into())
-            .decrypt_padded::<Pkcs7>(ct)
-            .map_err(|_| RecordError::BadPadding)?
-            .len();
+        let padded = cbc::Decryptor::<Aes256>::new(&self.keys.enc.into(), &iv.into())
+            .decrypt_padded::<NoPadding>(ct)
+            .map_err(|_| RecordError::BadPadding)?;
+        // The padding is checked in constant time (ct-check/); only the
+        // verdict and the plaintext length, delivered with it, come out.
+        let pad =
+            Option::<usize>::from(pkcs7_padding_len(padded)).ok_or(RecordError::BadPadding)?;
+        let pt_len = padded.len() - pad;
         if pt_len == 0 {
             return Err(RecordError::EmptyPlaintext);
         }
@@ -265,6 +270,28 @@ impl Opener {
         let start = HEADER_LEN + IV_LEN;
         Ok(start..start + pt_len)
     }
+}
+
+/// The length of the PKCS#7 padding that ends `padded` (1 to 16 bytes), or
+/// none if its last block is not validly padded. Constant time: every byte of
+/// the last block is read and compared, whatever the padding says.
+fn pkcs7_padding_len(padded: &[u8]) -> CtOption<usize> {
+    let mut last = [0u8; 16];
+    let found = match padded.len().checked_sub(16).and_then(|at| padded.get(at..)) {
+        Some(block) => {
+            last.copy_from_slice(block);
+            Choice::from(1)
+        }
+        None => Choice::from(0),
+    };
+    let n = last[15];
+    let mut valid = found & !n.ct_eq(&0) & !n.ct_gt(&16);
+    for (i, &byte) in (0u8..).zip(last.iter()) {
+        // Byte i is padding when i >= 16 - n, that is when 16 - i <= n.
+        let in_padding = !(16 - i).ct_gt(&n);
+        valid &= !in_padding | byte.ct_eq(&n);
+    }
+    CtOption::new(usize::from(n), valid)
 }
 
 #[cfg(test)]
@@ -367,6 +394,29 @@ mod tests {
             s.seal_plaintext(&[], &mut rng, &mut buf),
             Err(RecordError::EmptyPlaintext)
         );
+    }
+
+    #[test]
+    fn padding_is_checked_byte_for_byte_in_every_length() {
+        let check = |block: &[u8]| Option::<usize>::from(pkcs7_padding_len(block));
+        for n in 1..=16u8 {
+            let mut block = [0x61u8; 32];
+            block[32 - usize::from(n)..].fill(n);
+            assert_eq!(check(&block), Some(usize::from(n)), "padding {n}");
+            // Any padding byte wrong, and the padding is refused.
+            for i in 32 - usize::from(n)..31 {
+                let mut bad = block;
+                bad[i] ^= 0x01;
+                assert_eq!(check(&bad), None, "padding {n}, byte {i}");
+            }
+        }
+        let mut block = [0x61u8; 16];
+        block[15] = 0;
+        assert_eq!(check(&block), None, "zero");
+        block[15] = 17;
+        assert_eq!(check(&block), None, "above the block size");
+        assert_eq!(check(&[1u8; 15]), None, "shorter than a block");
+        assert_eq!(check(&[16u8; 16]), Some(16), "a whole block of padding");
     }
 
     #[test]
