@@ -1,0 +1,229 @@
+//! The constant-time exponentiations of PROTOCOL.md section 1: `2^x mod p` for public
+//! values, `y^x mod p` for shared values, with each group's Montgomery parameters
+//! computed at compile time, and [`modpow`] for any other odd modulus.
+
+use crypto_bigint::modular::FixedMontyParams;
+use crypto_bigint::{Limb, Odd, Uint, Word, U2048, U3072, U4096};
+use zeroize::Zeroize;
+
+use super::monty::{self, Field};
+use super::DhError;
+use crate::group::Group;
+
+/// `base^exp mod p` of `group` into `out` (at least `plen` bytes), with the arithmetic
+/// sized for the group.
+pub(super) fn group_modpow(
+    group: Group,
+    base: &[u8],
+    exp: &[u8],
+    out: &mut [u8],
+) -> Result<(), DhError> {
+    let xbits = group.xbits();
+    match group {
+        Group::Ffdhe2048 => monty_pow(&FFDHE2048_PARAMS, Some(base), exp, xbits, out),
+        Group::Ffdhe3072 => monty_pow(&FFDHE3072_PARAMS, Some(base), exp, xbits, out),
+        Group::Ffdhe4096 => monty_pow(&FFDHE4096_PARAMS, Some(base), exp, xbits, out),
+    }
+}
+
+/// `g^exp mod p` of `group` (`g = 2`) into `out` (at least `plen` bytes): squarings and
+/// doublings only.
+pub(super) fn group_pow_generator(group: Group, exp: &[u8], out: &mut [u8]) -> Result<(), DhError> {
+    debug_assert_eq!(group.generator(), 2);
+    let xbits = group.xbits();
+    match group {
+        Group::Ffdhe2048 => monty_pow(&FFDHE2048_PARAMS, None, exp, xbits, out),
+        Group::Ffdhe3072 => monty_pow(&FFDHE3072_PARAMS, None, exp, xbits, out),
+        Group::Ffdhe4096 => monty_pow(&FFDHE4096_PARAMS, None, exp, xbits, out),
+    }
+}
+
+/// The Montgomery parameters of a group's prime, computed at compile time.
+///
+/// Computing them at run time (`FixedMontyParams::new_vartime`) costs a 4096-bit
+/// remainder and a squaring whose Karatsuba temporaries take about 25 KiB of stack on
+/// thumbv7m; as constants they cost nothing at run time.
+const fn group_params<const LIMBS: usize>(group: Group) -> FixedMontyParams<LIMBS> {
+    // Compile-time only: a prime of the wrong length or an even one fails the build.
+    let prime = Uint::<LIMBS>::from_be_slice(group.prime());
+    FixedMontyParams::new_vartime(prime.to_odd().expect_copied("RFC 7919 primes are odd"))
+}
+
+/// Montgomery parameters of the ffdhe2048 prime.
+static FFDHE2048_PARAMS: FixedMontyParams<{ U2048::LIMBS }> = group_params(Group::Ffdhe2048);
+/// Montgomery parameters of the ffdhe3072 prime.
+static FFDHE3072_PARAMS: FixedMontyParams<{ U3072::LIMBS }> = group_params(Group::Ffdhe3072);
+/// Montgomery parameters of the ffdhe4096 prime.
+static FFDHE4096_PARAMS: FixedMontyParams<{ U4096::LIMBS }> = group_params(Group::Ffdhe4096);
+
+/// Modular exponentiation `out = pack(base^exp mod modulus, out.len())`, constant time
+/// with respect to `exp`, in arithmetic of `LIMBS` limbs.
+///
+/// - `modulus`: big-endian (leading zeros allowed), odd, at least 3, and with at most
+///   `LIMBS` limbs of significant bytes. It is public: its Montgomery setup runs in
+///   variable time, at every call.
+/// - `base`: big-endian (leading zeros allowed), public, below `modulus`.
+/// - `exp`: big-endian secret exponent of at most `exp_bits` significant bits; every one
+///   of the `exp_bits` bits is processed, whatever its value, and `exp_bits` (public)
+///   sets the running time.
+/// - `out`: receives the result left-padded with zeros; it must be at least as long as
+///   the modulus's significant bytes.
+///
+/// The ffdhe groups do not go through here (their Montgomery parameters are constants);
+/// it is for other odd moduli, e.g. a legacy peer's, up to 8192 bits with
+/// `LIMBS = U8192::LIMBS`. The run-time setup needs a large stack for wide moduli (its
+/// Karatsuba squaring): about 25 KiB on thumbv7m for 4096 bits, on top of the
+/// exponentiation's own.
+///
+/// The exponent, the result and the intermediate values are zeroized before returning.
+///
+/// # Errors
+///
+/// [`DhError::InvalidModulus`] when `modulus` is even, below 3 or wider than `LIMBS`
+/// limbs; [`DhError::PublicValueOutOfRange`] when `base` is not below `modulus`;
+/// [`DhError::ValueTooWide`] when `exp` has a bit set above `exp_bits` or `exp_bits`
+/// exceeds `LIMBS` limbs; [`DhError::BufferTooSmall`] when `out` is shorter than the
+/// modulus's significant bytes.
+pub fn modpow<const LIMBS: usize>(
+    base: &[u8],
+    exp: &[u8],
+    exp_bits: u32,
+    modulus: &[u8],
+    out: &mut [u8],
+) -> Result<(), DhError> {
+    let modulus = uint_from_be::<LIMBS>(modulus).ok_or(DhError::InvalidModulus)?;
+    if modulus < Uint::from_u8(3) {
+        return Err(DhError::InvalidModulus);
+    }
+    let modulus = Odd::new(modulus)
+        .into_option()
+        .ok_or(DhError::InvalidModulus)?;
+    monty_pow(
+        &FixedMontyParams::new_vartime(modulus),
+        Some(base),
+        exp,
+        exp_bits,
+        out,
+    )
+}
+
+/// `base^exp mod p` (`2^exp mod p` when `base` is `None`) with the Montgomery parameters
+/// of `p` already set up; see [`modpow`] for the arguments and errors.
+///
+/// Not inlined, so that only one width's temporaries are on the stack at a time.
+#[inline(never)]
+fn monty_pow<const LIMBS: usize>(
+    params: &FixedMontyParams<LIMBS>,
+    base: Option<&[u8]>,
+    exp: &[u8],
+    exp_bits: u32,
+    out: &mut [u8],
+) -> Result<(), DhError> {
+    // Public checks first (variable time is fine for public values).
+    let modulus = params.modulus().as_ref();
+    let modulus_len = usize::try_from(modulus.bit_width_vartime().div_ceil(8))
+        .map_err(|_| DhError::InvalidModulus)?;
+    if out.len() < modulus_len {
+        return Err(DhError::BufferTooSmall);
+    }
+    if exp_bits > Uint::<LIMBS>::BITS {
+        return Err(DhError::ValueTooWide);
+    }
+    let base = match base {
+        Some(base) => {
+            let base = uint_from_be::<LIMBS>(base).ok_or(DhError::PublicValueOutOfRange)?;
+            if base >= *modulus {
+                return Err(DhError::PublicValueOutOfRange);
+            }
+            Some(base)
+        }
+        None => None,
+    };
+
+    // The exponent: its bytes are read with accesses that depend only on lengths.
+    let mut exponent = uint_from_be::<LIMBS>(exp).ok_or(DhError::ValueTooWide)?;
+    // Bits at or above exp_bits would be silently ignored by the exponentiation; refuse
+    // them. Only the validity of the call is revealed, not the exponent.
+    // (A shift by the full width wraps to a shift by 0, so exp_bits = BITS checks nothing.)
+    let too_wide = exp_bits < Uint::<LIMBS>::BITS && {
+        let mut high = exponent.wrapping_shr_vartime(exp_bits);
+        let too_wide = high.is_nonzero().to_bool();
+        high.zeroize();
+        too_wide
+    };
+    if too_wide {
+        exponent.zeroize();
+        return Err(DhError::ValueTooWide);
+    }
+
+    let field = Field::new(modulus.as_words(), params.mod_neg_inv().0);
+    let one_m = params.one().as_words();
+    let mut result = [0 as Word; LIMBS];
+    match base {
+        // Generator 2: squarings and masked doublings, one of each per exponent bit.
+        None => monty::pow2(&field, one_m, exponent.as_words(), exp_bits, &mut result),
+        Some(base) => {
+            let mut base_m = [0; LIMBS];
+            field.mul(base.as_words(), params.r2().as_words(), &mut base_m);
+            monty::pow(
+                &field,
+                &base_m,
+                one_m,
+                exponent.as_words(),
+                exp_bits,
+                &mut result,
+            );
+        }
+    }
+    exponent.zeroize();
+    // Out of Montgomery form: a Montgomery multiplication by 1.
+    let mut value = Uint::<LIMBS>::ZERO;
+    field.mul(&result, Uint::<LIMBS>::ONE.as_words(), value.as_mut_words());
+    result.zeroize();
+    uint_to_be(&value, out);
+    value.zeroize();
+    Ok(())
+}
+
+/// Reads big-endian `bytes` (leading zeros allowed) into a `Uint<LIMBS>`, or `None` when
+/// its significant bytes do not fit.
+///
+/// The memory accesses and branches depend only on `bytes.len()`, not on the bytes (the
+/// only value-dependent outcome is whether it fits).
+fn uint_from_be<const LIMBS: usize>(bytes: &[u8]) -> Option<Uint<LIMBS>> {
+    let mut value = Uint::<LIMBS>::ZERO;
+    let mut overflow = 0u8;
+    {
+        let words = value.as_mut_words();
+        for (k, &byte) in bytes.iter().rev().enumerate() {
+            match words.get_mut(k / Limb::BYTES) {
+                Some(word) => *word |= Word::from(byte) << (8 * (k % Limb::BYTES)),
+                None => overflow |= byte,
+            }
+        }
+    }
+    if overflow == 0 {
+        Some(value)
+    } else {
+        value.zeroize();
+        None
+    }
+}
+
+/// Writes the low `out.len()` bytes of `value` big-endian into `out` (zeros above
+/// `value`'s width). Accesses depend only on the lengths.
+fn uint_to_be<const LIMBS: usize>(value: &Uint<LIMBS>, out: &mut [u8]) {
+    let words = value.as_words();
+    for (k, byte) in out.iter_mut().rev().enumerate() {
+        *byte = match words.get(k / Limb::BYTES) {
+            // Truncation to the addressed byte is the point.
+            #[allow(clippy::cast_possible_truncation)]
+            Some(word) => (word >> (8 * (k % Limb::BYTES))) as u8,
+            None => 0,
+        };
+    }
+}
+
+#[cfg(test)]
+#[path = "modpow_tests.rs"]
+mod tests;

@@ -1,0 +1,289 @@
+//! Montgomery arithmetic modulo an odd `p` of `N` machine words, on plain word arrays:
+//! the multiplication, a dedicated squaring, the doubling, and the two constant-time
+//! exponentiations built on them (PROTOCOL.md section 1).
+//!
+//! Every loop bound and memory index depends only on `N` and on the public exponent
+//! length, never on a value; selections are masked (`subtle`). Words are little-endian
+//! (word 0 is the least significant); Montgomery form is `a R mod p` with `R = 2^(N W)`.
+//!
+//! Why not crypto-bigint's `pow_bounded_exp`: it squares with its general multiplication
+//! (2 N^2 word products) and its `FixedMontyForm` values carry a copy of the modulus
+//! parameters. The dedicated squaring here takes about 1.5 N^2, and with the generator 2
+//! a public value needs squarings and doublings only (see [`pow2`]).
+
+use crypto_bigint::{WideWord, Word};
+use subtle::{Choice, ConditionallySelectable};
+use zeroize::Zeroize;
+
+/// Bits of a word.
+const W: u32 = Word::BITS;
+
+/// Bits of exponent per table lookup in [`pow`]: 16 table entries, as in
+/// crypto-bigint, so the table's stack use (16 N words) stays what it was on the device.
+const WINDOW: u32 = 4;
+/// Entries of the window table.
+const TABLE: usize = 1 << WINDOW;
+
+/// A modulus and the constant of Montgomery reduction for it.
+pub(super) struct Field<'a, const N: usize> {
+    /// `p`, odd.
+    p: &'a [Word; N],
+    /// `-p^(-1) mod 2^W`.
+    m0: Word,
+}
+
+/// `a + b + carry` as (sum, carry out), `carry` being 0 or 1.
+#[inline(always)]
+fn adc(a: Word, b: Word, carry: Word) -> (Word, Word) {
+    let s = WideWord::from(a) + WideWord::from(b) + WideWord::from(carry);
+    // Splitting a double word into its halves.
+    #[allow(clippy::cast_possible_truncation)]
+    (s as Word, (s >> W) as Word)
+}
+
+/// `a - b - borrow` as (difference, borrow out), `borrow` being 0 or 1.
+#[inline(always)]
+fn sbb(a: Word, b: Word, borrow: Word) -> (Word, Word) {
+    let (d, b1) = a.overflowing_sub(b);
+    let (d, b2) = d.overflowing_sub(borrow);
+    (d, Word::from(b1 | b2))
+}
+
+/// `a * b + c + d` as (low, high); it cannot overflow a double word.
+#[inline(always)]
+fn mac(a: Word, b: Word, c: Word, d: Word) -> (Word, Word) {
+    let s = WideWord::from(a) * WideWord::from(b) + WideWord::from(c) + WideWord::from(d);
+    // Splitting a double word into its halves.
+    #[allow(clippy::cast_possible_truncation)]
+    (s as Word, (s >> W) as Word)
+}
+
+/// `dst = src` where `choice` is set, in constant time.
+#[inline(always)]
+fn assign_if<const N: usize>(dst: &mut [Word; N], src: &[Word; N], choice: Choice) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        d.conditional_assign(s, choice);
+    }
+}
+
+impl<'a, const N: usize> Field<'a, N> {
+    /// The field of the odd modulus `p`, with `m0 = -p^(-1) mod 2^W` (as
+    /// `crypto_bigint::modular::FixedMontyParams::mod_neg_inv` gives it).
+    pub(super) const fn new(p: &'a [Word; N], m0: Word) -> Self {
+        Field { p, m0 }
+    }
+
+    /// `t - p` when `carry:t >= p`, else `t`; `carry:t` must be below `2p`.
+    #[inline(always)]
+    fn reduce_once(&self, t: &mut [Word; N], carry: Word) {
+        let mut d = [0; N];
+        let mut borrow = 0;
+        for ((d, &t), &p) in d.iter_mut().zip(t.iter()).zip(self.p) {
+            (*d, borrow) = sbb(t, p, borrow);
+        }
+        // carry:t >= p exactly when the subtraction did not borrow past the carry word.
+        // Both are 0 or 1, so the truncation keeps the whole value.
+        #[allow(clippy::cast_possible_truncation)]
+        let keep_difference = Choice::from((carry | (borrow ^ 1)) as u8);
+        assign_if(t, &d, keep_difference);
+        d.zeroize();
+    }
+
+    /// `out = a b R^(-1) mod p` (coarsely integrated operand scanning), for `a, b < p`.
+    pub(super) fn mul(&self, a: &[Word; N], b: &[Word; N], out: &mut [Word; N]) {
+        // t[0..N] with two more words t_n, t_n1 above them.
+        let t = out;
+        t.fill(0);
+        let mut t_n: Word = 0;
+        for &bi in b {
+            // t += a * b_i
+            let mut c = 0;
+            for (tj, &aj) in t.iter_mut().zip(a) {
+                (*tj, c) = mac(aj, bi, *tj, c);
+            }
+            let (sum, t_n1) = adc(t_n, c, 0);
+            t_n = sum;
+            // t = (t + m p) / 2^W with m chosen so that the low word vanishes.
+            let m = t[0].wrapping_mul(self.m0);
+            let (_, mut c) = mac(m, self.p[0], t[0], 0);
+            for j in 1..N {
+                let (lo, hi) = mac(m, self.p[j], t[j], c);
+                t[j - 1] = lo;
+                c = hi;
+            }
+            let (lo, hi) = adc(t_n, c, 0);
+            t[N - 1] = lo;
+            t_n = t_n1 + hi;
+        }
+        // a b < p^2 < p R, so the result is below 2p.
+        self.reduce_once(t, t_n);
+    }
+
+    /// `out = a^2 R^(-1) mod p` for `a < p`: the square's off-diagonal products once,
+    /// doubled, plus the diagonal, then a Montgomery reduction. `wide` is scratch of
+    /// 2N words (zeroized by the caller when done).
+    pub(super) fn square(&self, a: &[Word; N], wide: &mut [[Word; N]; 2], out: &mut [Word; N]) {
+        let t = wide.as_flattened_mut();
+        t.fill(0);
+        // Off-diagonal products a_i a_j, i < j, at t[i + j].
+        for (i, &ai) in a.iter().enumerate() {
+            let mut c = 0;
+            let row = t.get_mut(2 * i + 1..i + N).unwrap_or_default();
+            let high = a.get(i + 1..).unwrap_or_default();
+            for (tj, &aj) in row.iter_mut().zip(high) {
+                (*tj, c) = mac(ai, aj, *tj, c);
+            }
+            if let Some(top) = t.get_mut(i + N) {
+                *top = c;
+            }
+        }
+        // Double them (the top bit of t is still 0), then add the squares a_i^2 at t[2i].
+        let mut shifted_out = 0;
+        for tj in t.iter_mut() {
+            let next = *tj >> (W - 1);
+            *tj = (*tj << 1) | shifted_out;
+            shifted_out = next;
+        }
+        let mut c = 0;
+        for (pair, &ai) in t.chunks_exact_mut(2).zip(a) {
+            let (lo, hi) = mac(ai, ai, 0, 0);
+            let (s0, c0) = adc(pair[0], lo, c);
+            let (s1, c1) = adc(pair[1], hi, c0);
+            pair[0] = s0;
+            pair[1] = s1;
+            c = c1;
+        }
+        // Reduction: N times, add m p at word i so that word i vanishes.
+        let mut meta = 0;
+        for i in 0..N {
+            let window = t.get_mut(i..=i + N).unwrap_or_default();
+            let Some((top, low)) = window.split_last_mut() else {
+                continue;
+            };
+            let m = low[0].wrapping_mul(self.m0);
+            let mut c = 0;
+            for (tj, &pj) in low.iter_mut().zip(self.p) {
+                (*tj, c) = mac(m, pj, *tj, c);
+            }
+            let (s, carry) = adc(*top, c, meta);
+            *top = s;
+            meta = carry;
+        }
+        out.copy_from_slice(&wide[1]);
+        // a^2 < p^2 < p R, so the result is below 2p.
+        self.reduce_once(out, meta);
+    }
+
+    /// `out = 2a mod p` for `a < p`.
+    #[inline(always)]
+    pub(super) fn double(&self, a: &[Word; N], out: &mut [Word; N]) {
+        let mut carry = 0;
+        for (o, &aj) in out.iter_mut().zip(a) {
+            (*o, carry) = adc(aj, aj, carry);
+        }
+        self.reduce_once(out, carry);
+    }
+}
+
+/// Bit `i` of the little-endian words `exp` (0 past its end), as a 0/1 word. The index
+/// is public; the bit is read arithmetically, without a branch on it.
+#[inline(always)]
+fn exp_bit(exp: &[Word], i: u32) -> Word {
+    let word = exp.get((i / W) as usize).copied().unwrap_or(0);
+    (word >> (i % W)) & 1
+}
+
+/// `4`-bit window `k` (bits `4k .. 4k + 3`) of the little-endian words `exp`.
+#[inline(always)]
+fn exp_window(exp: &[Word], k: u32) -> Word {
+    // W is a multiple of WINDOW, so a window never straddles two words.
+    let i = k * WINDOW;
+    let word = exp.get((i / W) as usize).copied().unwrap_or(0);
+    (word >> (i % W)) & ((1 << WINDOW) - 1)
+}
+
+/// `out = 2^exp` in Montgomery form, by left-to-right binary exponentiation in which a
+/// set bit multiplies by 2: each of the `bits` bits costs one squaring and one doubling
+/// (an addition), and the doubled value is kept or not by a masked select.
+///
+/// `one_m` is `R mod p`; `exp` holds the secret exponent as little-endian words with no
+/// bit at or above `bits` (the caller checks it). Constant time in `exp`.
+pub(super) fn pow2<const N: usize>(
+    field: &Field<'_, N>,
+    one_m: &[Word; N],
+    exp: &[Word],
+    bits: u32,
+    out: &mut [Word; N],
+) {
+    let mut wide = [[0; N]; 2];
+    let mut squared = [0; N];
+    let mut doubled = [0; N];
+    out.copy_from_slice(one_m);
+    for i in (0..bits).rev() {
+        field.square(out, &mut wide, &mut squared);
+        field.double(&squared, &mut doubled);
+        // The bit is 0 or 1, so the truncation keeps the whole value.
+        #[allow(clippy::cast_possible_truncation)]
+        let set = Choice::from(exp_bit(exp, i) as u8);
+        out.copy_from_slice(&squared);
+        assign_if(out, &doubled, set);
+    }
+    wide.zeroize();
+    squared.zeroize();
+    doubled.zeroize();
+}
+
+/// `out = base^exp` in Montgomery form, by a fixed 4-bit window over `ceil(bits / 4)`
+/// windows: 4 squarings and one multiplication per window, whatever its value, with the
+/// table entry selected by a masked pass over all 16 entries.
+///
+/// `base_m` and `one_m` are in Montgomery form and below `p`; `exp` holds the secret
+/// exponent as little-endian words with no bit at or above `bits` (the caller checks it).
+pub(super) fn pow<const N: usize>(
+    field: &Field<'_, N>,
+    base_m: &[Word; N],
+    one_m: &[Word; N],
+    exp: &[Word],
+    bits: u32,
+    out: &mut [Word; N],
+) {
+    // table[k] = base^k.
+    let mut table = [[0; N]; TABLE];
+    table[0].copy_from_slice(one_m);
+    table[1].copy_from_slice(base_m);
+    for k in 2..TABLE {
+        let (done, rest) = table.split_at_mut(k);
+        field.mul(&done[k - 1], base_m, &mut rest[0]);
+    }
+    let mut wide = [[0; N]; 2];
+    let mut entry = [0; N];
+    let mut tmp = [0; N];
+    out.copy_from_slice(one_m);
+    let windows = bits.div_ceil(WINDOW);
+    for k in (0..windows).rev() {
+        // Skipping the squarings of the initial 1 depends on the public position only.
+        if k + 1 != windows {
+            for _ in 0..WINDOW {
+                field.square(out, &mut wide, &mut tmp);
+                out.copy_from_slice(&tmp);
+            }
+        }
+        let index = exp_window(exp, k);
+        entry.fill(0);
+        for (j, candidate) in (0..).zip(table.iter()) {
+            // Compared as words: `Word: ConstantTimeEq`.
+            let hit = subtle::ConstantTimeEq::ct_eq(&index, &j);
+            assign_if(&mut entry, candidate, hit);
+        }
+        field.mul(out, &entry, &mut tmp);
+        out.copy_from_slice(&tmp);
+    }
+    table.zeroize();
+    wide.zeroize();
+    entry.zeroize();
+    tmp.zeroize();
+}
+
+#[cfg(test)]
+#[path = "monty_tests.rs"]
+mod tests;

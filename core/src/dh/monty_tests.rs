@@ -1,0 +1,81 @@
+extern crate std;
+
+use super::*;
+use crate::group::Group;
+use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
+use crypto_bigint::{Uint, U2048, U3072};
+use proptest::prelude::*;
+
+const N: usize = U2048::LIMBS;
+
+fn params() -> FixedMontyParams<N> {
+    let p = Uint::<N>::from_be_slice(Group::Ffdhe2048.prime());
+    FixedMontyParams::new_vartime(p.to_odd().unwrap())
+}
+
+/// Checks `mul`, `square` and `double` of the Montgomery forms `a` and `b` (below p)
+/// against crypto-bigint's.
+fn check_ops(params: &FixedMontyParams<N>, a: &Uint<N>, b: &Uint<N>) {
+    let field = Field::new(params.modulus().as_ref().as_words(), params.mod_neg_inv().0);
+    let am = FixedMontyForm::from_montgomery(*a, params);
+    let bm = FixedMontyForm::from_montgomery(*b, params);
+    let mut out = [0; N];
+    field.mul(a.as_words(), b.as_words(), &mut out);
+    assert_eq!(&out, am.mul(&bm).as_montgomery().as_words(), "mul");
+    let mut wide = [[0; N]; 2];
+    field.square(a.as_words(), &mut wide, &mut out);
+    assert_eq!(&out, am.square().as_montgomery().as_words(), "square");
+    field.double(a.as_words(), &mut out);
+    assert_eq!(&out, am.double().as_montgomery().as_words(), "double");
+}
+
+#[test]
+fn operations_equal_crypto_bigint_at_the_edges_of_the_field() {
+    let params = params();
+    let p = params.modulus().as_ref();
+    let edges = [
+        Uint::ZERO,
+        Uint::ONE,
+        Uint::from_u8(2),
+        p.wrapping_sub(&Uint::ONE),
+        p.wrapping_sub(&Uint::from_u8(2)),
+        p.shr_vartime(1),
+        *params.one(),
+        *params.r2(),
+    ];
+    for a in &edges {
+        for b in &edges {
+            check_ops(&params, a, b);
+        }
+    }
+}
+
+#[test]
+fn three_thousand_bit_field_squares_like_it_multiplies() {
+    const M: usize = U3072::LIMBS;
+    let p = Uint::<M>::from_be_slice(Group::Ffdhe3072.prime());
+    let params = FixedMontyParams::new_vartime(p.to_odd().unwrap());
+    let field = Field::new(params.modulus().as_ref().as_words(), params.mod_neg_inv().0);
+    let a = p.wrapping_sub(&Uint::from_u8(5));
+    let mut squared = [0; M];
+    let mut multiplied = [0; M];
+    field.square(a.as_words(), &mut [[0; M]; 2], &mut squared);
+    field.mul(a.as_words(), a.as_words(), &mut multiplied);
+    assert_eq!(squared, multiplied);
+}
+
+proptest! {
+    #[test]
+    fn operations_equal_crypto_bigint_on_random_values(
+        a in prop::collection::vec(any::<u8>(), 256),
+        b in prop::collection::vec(any::<u8>(), 256),
+    ) {
+        let params = params();
+        let p = params.modulus().as_ref();
+        // Below p: any value reduced by the (public) modulus.
+        let nz = p.to_nz().unwrap();
+        let a = Uint::<N>::from_be_slice(&a).rem_vartime(&nz);
+        let b = Uint::<N>::from_be_slice(&b).rem_vartime(&nz);
+        check_ops(&params, &a, &b);
+    }
+}
