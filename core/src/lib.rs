@@ -71,6 +71,7 @@
 //! }
 //! ```
 
+pub mod connection;
 pub mod dh;
 pub mod driver;
 pub mod error;
@@ -81,7 +82,10 @@ pub mod kdf;
 pub mod message;
 pub mod names;
 pub mod record;
+pub mod reply;
 pub mod session;
 
+pub use connection::{ClientConnection, ServerConnection};
 pub use error::{Error, Reaction};
+pub use reply::{Received, Reply};
 pub use session::Session;
