@@ -7,14 +7,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use dhchat_core::driver::{asynch, DriverError};
-use dhchat_core::error::{Error, Reaction};
-use dhchat_core::handshake::Farewell;
-use dhchat_core::message::error_code as code;
-use dhchat_core::message::{msg_type, roster_chunks, Message};
+use dhchat_core::connection::Reader;
+use dhchat_core::driver::{asynch, Buffers, DriverError};
+use dhchat_core::error::{code, Error, Reaction, Refusal};
+use dhchat_core::message::{roster_chunks, Message};
 use dhchat_core::names::Escaped;
-use dhchat_core::record::{HEADER_LEN, IV_LEN, MAX_RECORD};
-use dhchat_core::session::{RecvHalf, SendHalf};
+use dhchat_core::record::MAX_RECORD;
+use dhchat_core::session::SendHalf;
+use dhchat_core::Reply;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -56,7 +56,7 @@ pub async fn serve(
     };
     let Accepted {
         mut io,
-        session,
+        mut conn,
         nick,
         client_key: _,
         mut rng,
@@ -67,14 +67,12 @@ pub async fn serve(
         server_name: shared.server_name.clone(),
         motd: shared.motd.clone(),
     };
-    let reg = match shared.hub.register(&nick, welcome) {
+    let mut reg = match shared.hub.register(&nick, welcome) {
         Ok(r) => r,
         Err(_) => {
             tracing::warn!(%peer, "refused: server busy (--max-clients {})", shared.args.max_clients);
             let mut buf = vec![0u8; 2 * MAX_RECORD];
-            let farewell = Farewell::from(session);
-            let text = "server is full, try again later";
-            let Ok(len) = farewell.write_error(code::SERVER_BUSY, text, &mut rng, &mut buf) else {
+            let Ok(len) = conn.refuse(&Refusal::ServerBusy, &mut rng, &mut buf) else {
                 return;
             };
             let _ =
@@ -91,8 +89,30 @@ pub async fn serve(
         reason: "connection ended".into(),
     };
 
+    // The hub queued WELCOME first; only the admitted connection seals it.
+    let mut buf = vec![0u8; MAX_RECORD];
+    let welcomed = match reg.rx.try_recv() {
+        Ok(Event::Welcome {
+            nick,
+            server_name,
+            motd,
+        }) => conn.welcome(&nick, &server_name, &motd, &mut rng, &mut buf),
+        _ => Err(Error::ConnectionLost),
+    };
+    let sent = match welcomed {
+        Ok(n) => asynch::send_bytes(&mut io, &buf[..n]).await.is_ok(),
+        Err(e) => {
+            tracing::error!(%peer, "WELCOME not sent: {e}");
+            false
+        }
+    };
+    let Ok((send, recv, _info)) = conn.split() else {
+        return;
+    };
+    if !sent {
+        return;
+    }
     let (rd, wr) = io.into_inner().into_split();
-    let (send, recv, _info) = session.split();
     let mut writer = tokio::spawn(write_loop(wr, send, rng, reg.rx));
     let reason = tokio::select! {
         r = read_loop(&shared, id, recv, FromTokio::new(rd)) => r,
@@ -184,16 +204,11 @@ async fn write_loop(
     WriterEnd::QueueGone
 }
 
-/// Types never answered with ERROR (PROTOCOL.md section 6).
-fn never_answered(t: Option<u8>) -> bool {
-    matches!(t, Some(msg_type::ERROR | msg_type::PONG | msg_type::CLOSE))
-}
-
 async fn read_loop(
     shared: &Shared,
     id: ClientId,
-    mut recv: RecvHalf,
-    mut io: FromTokio<OwnedReadHalf>,
+    recv: Reader,
+    io: FromTokio<OwnedReadHalf>,
 ) -> String {
     // Every client starts in #lobby: history first, then live messages.
     if shared.history.join(id, LOBBY).await.is_none() {
@@ -201,26 +216,24 @@ async fn read_loop(
     }
     let idle = Duration::from_secs(shared.args.idle_timeout);
     let mut bucket = TokenBucket::new(shared.args.rate, shared.args.burst);
-    let mut buf = vec![0u8; MAX_RECORD];
+    let mut rx = asynch::Receiver::new(io, recv, Box::new(Buffers::new()));
     loop {
         let mut pinged = false;
-        let read = {
-            let fut = asynch::read_record(&mut io, &mut buf[..]);
-            tokio::pin!(fut);
-            loop {
-                tokio::select! {
-                    r = &mut fut => break r,
-                    () = tokio::time::sleep(idle) => {
-                        if pinged {
-                            return format!("idle timeout: nothing received for {}s after PING", idle.as_secs());
-                        }
-                        pinged = true;
-                        shared.hub.send_to(id, Event::Ping(now_ms().to_be_bytes()));
+        let read = loop {
+            // Receiver::recv is cancel-safe: a partial record survives the
+            // idle timer firing.
+            tokio::select! {
+                r = rx.recv() => break r,
+                () = tokio::time::sleep(idle) => {
+                    if pinged {
+                        return format!("idle timeout: nothing received for {}s after PING", idle.as_secs());
                     }
+                    pinged = true;
+                    shared.hub.send_to(id, Event::Ping(now_ms().to_be_bytes()));
                 }
             }
         };
-        let record = match read {
+        let received = match read {
             Ok(r) => r,
             Err(DriverError::Io(e)) => return format!("connection lost: {e}"),
             Err(DriverError::Protocol(Error::ConnectionLost)) => {
@@ -228,51 +241,35 @@ async fn read_loop(
             }
             Err(DriverError::Protocol(e)) => return format!("bad record: {e}"),
         };
-        let outcome = recv.open(record);
-        let t = match &outcome {
-            Ok(m) => Some(m.msg_type()),
-            Err(_) => None,
-        };
-        let msg = match outcome {
-            Ok(m) => m,
-            Err(e) => {
-                // The record was decrypted in place: its type byte follows the
-                // length field and the IV.
-                let t = buf.get(HEADER_LEN + IV_LEN).copied();
-                match e.reaction() {
-                    Reaction::ErrorAndStay(c) => {
-                        if !never_answered(t) {
-                            let c = if bucket.take() { c } else { code::RATE_LIMITED };
-                            let text = if c == code::RATE_LIMITED {
-                                "rate limited".to_owned()
-                            } else {
-                                e.to_string()
-                            };
-                            shared.hub.send_to(id, Event::Error(c, text));
-                        }
-                        continue;
-                    }
-                    Reaction::Stop => return "connection lost".into(),
-                    Reaction::CloseSilently | Reaction::ErrorThenClose(_) => {
-                        return format!("protocol error: {e}")
-                    }
-                    Reaction::Ignore | Reaction::Local => continue,
-                }
-            }
-        };
-        if !never_answered(t) && !bucket.take() {
-            shared.hub.send_to(
-                id,
-                Event::Error(
-                    code::RATE_LIMITED,
-                    format!(
-                        "rate limited: at most {} messages per second",
-                        shared.args.rate
-                    ),
-                ),
+        // Rate limiting wraps the core's reply: ERROR 7 replaces it, and the
+        // message is not acted on.
+        if received.is_answerable() && !bucket.take() {
+            let text = format!(
+                "rate limited: at most {} messages per second",
+                shared.args.rate
             );
+            shared
+                .hub
+                .send_to(id, Event::Error(code::RATE_LIMITED, text));
             continue;
         }
+        match received.reply {
+            Some(Reply::Pong(nonce)) => shared.hub.send_to(id, Event::Pong(nonce)),
+            Some(Reply::Error { code, text }) => shared
+                .hub
+                .send_to(id, Event::Error(code, text.as_str().to_owned())),
+            None => {}
+        }
+        let msg = match received.message {
+            Ok(m) => m,
+            Err(e) => match e.reaction() {
+                Reaction::Stop => return "connection lost".into(),
+                Reaction::CloseSilently | Reaction::ErrorThenClose(_) => {
+                    return format!("protocol error: {e}")
+                }
+                Reaction::ErrorAndStay(_) | Reaction::Ignore | Reaction::Local => continue,
+            },
+        };
         if let Some(reason) = handle(shared, id, msg).await {
             return reason;
         }
@@ -387,8 +384,8 @@ async fn handle(shared: &Shared, id: ClientId, msg: Message<'_>) -> Option<Strin
                 }
             }
         },
-        Message::Ping { nonce } => hub.send_to(id, Event::Pong(nonce)),
-        Message::Pong { .. } => {}
+        // The core's reply (PONG) was queued by the read loop.
+        Message::Ping { .. } | Message::Pong { .. } => {}
         Message::Error { code, text } => {
             tracing::debug!(client = id, code, text = %Escaped(text), "client reported an error");
         }

@@ -10,7 +10,7 @@ use dhchat_core::driver::asynch;
 use dhchat_core::driver::{Buffers, DriverError};
 use dhchat_core::error::Error;
 use dhchat_core::identity::PublicKey;
-use dhchat_core::Session;
+use dhchat_core::ServerConnection;
 use tokio::net::TcpStream;
 
 use super::listener::PendingSlot;
@@ -22,8 +22,8 @@ use crate::rng::{new_rng, HostRng};
 pub struct Accepted {
     /// The stream.
     pub io: FromTokio<TcpStream>,
-    /// The session.
-    pub session: Session,
+    /// The admitted connection: it sends WELCOME or a refusal next.
+    pub conn: ServerConnection,
     /// The nick the client asked for (valid).
     pub nick: String,
     /// Its identity key, if it presented one.
@@ -80,7 +80,7 @@ pub async fn run(
             tracing::info!(%peer, "handshake failed: {e}");
             None
         }
-        Ok(Ok((session, hello, rng))) => {
+        Ok(Ok((conn, hello, rng))) => {
             let nick = hello.nick.to_owned();
             let client_key = hello.client_key;
             let key_text = client_key.map_or_else(|| "anonymous".to_owned(), |k| k.to_string());
@@ -88,13 +88,13 @@ pub async fn run(
                 %peer,
                 group = %shared.args.group,
                 client_key = %key_text,
-                fingerprint = %session.fingerprint(),
+                fingerprint = %conn.info().map(|i| i.fingerprint.to_string()).unwrap_or_default(),
                 nick = %nick,
                 "handshake complete"
             );
             Some(Accepted {
                 io,
-                session,
+                conn,
                 nick,
                 client_key,
                 rng,
