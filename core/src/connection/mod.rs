@@ -20,6 +20,10 @@ mod reader;
 mod server;
 
 pub use client::{ClientConnection, ClientEvent, ClientKeyDone, ClientKeyStep};
+pub(crate) use inbox::Inbox;
 pub use reader::Reader;
 pub use server::{ServerConnection, ServerEvent, ServerKeyDone, ServerKeyStep};
 
+
+#[cfg(test)]
+mod tests;

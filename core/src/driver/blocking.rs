@@ -42,6 +42,26 @@ fn write_all<T: Write>(io: &mut T, buf: &[u8]) -> Result<(), DriverError<T::Erro
     io.flush().map_err(DriverError::Io)
 }
 
+/// Reads one record (length field checked before reading on) into `buf` and
+/// returns it, length field included: the framing of [`Reader`], for tools
+/// that open records themselves.
+///
+/// # Errors
+/// [`Error::Record`] for a bad length field or a short `buf`;
+/// [`Error::ConnectionLost`] at end of stream; [`DriverError::Io`].
+pub fn read_record<'b, T: Read>(
+    io: &mut T,
+    buf: &'b mut [u8],
+) -> Result<&'b mut [u8], DriverError<T::Error>> {
+    let mut inbox = crate::connection::Inbox::record();
+    loop {
+        let n = read_some(io, inbox.space(buf))?;
+        if let Some(len) = inbox.advance(buf, n)? {
+            return Ok(buf.get_mut(..len).unwrap_or(&mut []));
+        }
+    }
+}
+
 /// Runs the client handshake over `io` and returns the established
 /// connection. `trust` decides about the server's key (a pinned
 /// [`crate::identity::PublicKey`] is one).
