@@ -192,10 +192,9 @@ impl RecvHalf {
             // Never answered with ERROR: a CLOSE ends the session whatever
             // its reason says; a malformed ERROR or PONG is dropped.
             (_, msg_type::CLOSE) => Error::PeerClosed,
-            (error, msg_type::ERROR | msg_type::PONG) => Error::MalformedControl {
-                msg_type: t,
-                error,
-            },
+            (error, msg_type::ERROR | msg_type::PONG) => {
+                Error::MalformedControl { msg_type: t, error }
+            }
             (error, msg_type) => Error::Message { msg_type, error },
         })
     }

@@ -69,7 +69,10 @@ fn pair() -> (
         for (b, x) in space.iter_mut().zip(to_client.drain(..n)) {
             *b = x;
         }
-        match client.received(n, &mut crx, &mut crng, &mut ctx).expect("client") {
+        match client
+            .received(n, &mut crx, &mut crng, &mut ctx)
+            .expect("client")
+        {
             ClientEvent::Send(n) => to_server.extend(&ctx[..n]),
             ClientEvent::Compute(step) => {
                 let dh = crx[..DH_MSG_LEN].to_vec();
@@ -131,10 +134,16 @@ fn the_async_receive_half_survives_being_cancelled_mid_record() {
     let mut cx = Context::from_waker(Waker::noop());
     {
         let fut = pin!(receiver.recv());
-        assert!(fut.poll(&mut cx).is_pending(), "half a record is not a record");
+        assert!(
+            fut.poll(&mut cx).is_pending(),
+            "half a record is not a record"
+        );
         // The future is dropped here, mid-record.
     }
-    assert!(receiver.is_partial(), "the half record stays in the receiver");
+    assert!(
+        receiver.is_partial(),
+        "the half record stays in the receiver"
+    );
     assert!(wire.0.borrow().is_empty(), "the half record was consumed");
 
     wire.0.borrow_mut().extend(&tx[half..n]);

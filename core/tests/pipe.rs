@@ -186,8 +186,8 @@ fn run_pipe(group: Group) {
         let mut rx = vec![0u8; MAX_RECORD];
         for expected in client_sends() {
             let received = loop {
-                let n = embedded_io::Read::read(&mut server_end, reader.space(&mut rx))
-                    .expect("read");
+                let n =
+                    embedded_io::Read::read(&mut server_end, reader.space(&mut rx)).expect("read");
                 if let Some(r) = reader.received(n, &mut rx).expect("open") {
                     break r;
                 }

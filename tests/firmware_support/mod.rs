@@ -11,9 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use dhchat_core::group::Group;
 use dhchat_core::connection::{ServerConnection, ServerEvent};
 use dhchat_core::dh::LEN_PK;
+use dhchat_core::group::Group;
 use dhchat_core::handshake::AdmitAll;
 use dhchat_core::identity::{IdentityKey, PublicKey};
 use dhchat_core::message::{ChatMessage, Message};

@@ -24,6 +24,5 @@ pub(crate) use inbox::Inbox;
 pub use reader::Reader;
 pub use server::{ServerConnection, ServerEvent, ServerKeyDone, ServerKeyStep};
 
-
 #[cfg(test)]
 mod tests;

@@ -57,13 +57,18 @@ fn one_byte(inbound: &mut VecDeque<u8>, space: &mut [u8]) -> usize {
 fn established(
     identity: &IdentityKey,
     pin: &mut PublicKey,
-) -> (ClientConnection<'static, PublicKey>, ServerConnection, End, End) {
+) -> (
+    ClientConnection<'static, PublicKey>,
+    ServerConnection,
+    End,
+    End,
+) {
     let pin: &'static mut PublicKey = std::boxed::Box::leak(std::boxed::Box::new(*pin));
     let mut c = End::new(1);
     let mut s = End::new(2);
     let mut client = ClientConnection::new(ClientConfig::new("alice"), pin);
-    let (mut server, n) = ServerConnection::start(Group::Ffdhe2048, &mut s.rng, &mut s.tx)
-        .expect("server start");
+    let (mut server, n) =
+        ServerConnection::start(Group::Ffdhe2048, &mut s.rng, &mut s.tx).expect("server start");
     c.inbound.extend(&s.tx[..n]);
     let mut welcomed = false;
     while !welcomed {
@@ -101,9 +106,7 @@ fn established(
                 ServerEvent::NeedBytes => {}
                 ServerEvent::Compute(step) => {
                     let y: Vec<u8> = s.rx[..LEN_PK].to_vec();
-                    let (done, n) = step
-                        .run(&y, identity, &mut s.rng, &mut s.tx)
-                        .expect("key");
+                    let (done, n) = step.run(&y, identity, &mut s.rng, &mut s.tx).expect("key");
                     c.inbound.extend(&s.tx[..n]);
                     server.resume(done);
                 }
@@ -146,7 +149,12 @@ fn server_reads(
     out
 }
 
-fn setup() -> (ClientConnection<'static, PublicKey>, ServerConnection, End, End) {
+fn setup() -> (
+    ClientConnection<'static, PublicKey>,
+    ServerConnection,
+    End,
+    End,
+) {
     let identity = IdentityKey::from_seed(&[9; 32]).expect("seed");
     let mut pin = identity.public_key();
     established(&identity, &mut pin)
@@ -216,7 +224,10 @@ fn ping_gets_pong_with_the_same_nonce() {
         .expect("seal");
     s.inbound.extend(&c.tx[..n]);
     let got = server_reads(&mut server, &mut s);
-    assert_eq!(got, std::vec![(msg_type::PING, Ok(()), Some(Reply::Pong(nonce)))]);
+    assert_eq!(
+        got,
+        std::vec![(msg_type::PING, Ok(()), Some(Reply::Pong(nonce)))]
+    );
 }
 
 #[test]
@@ -233,7 +244,9 @@ fn a_broken_rule_gets_its_error_code_and_the_session_stays() {
         &b"\x02\x00\x03bob"[..],
         &b"\x12\x04#dev"[..],
     ] {
-        let n = send.seal_plaintext(pt, &mut c.rng, &mut c.tx).expect("seal");
+        let n = send
+            .seal_plaintext(pt, &mut c.rng, &mut c.tx)
+            .expect("seal");
         s.inbound.extend(&c.tx[..n]);
     }
     let got = server_reads(&mut server, &mut s);
@@ -273,7 +286,9 @@ fn error_pong_and_close_are_never_answered_with_error() {
         &b"\x1a\x01\x02\x03\x04\x05\x06\x07\x08"[..],
         &b"\x1f\xff"[..],
     ] {
-        let n = send.seal_plaintext(pt, &mut c.rng, &mut c.tx).expect("seal");
+        let n = send
+            .seal_plaintext(pt, &mut c.rng, &mut c.tx)
+            .expect("seal");
         s.inbound.extend(&c.tx[..n]);
     }
     let got = server_reads(&mut server, &mut s);
@@ -347,5 +362,9 @@ fn a_bad_length_field_ends_the_connection_before_the_rest_is_read() {
         client.received(n, &mut c.rx, &mut c.rng, &mut c.tx).err(),
         Some(Error::Record(RecordError::LengthTooShort(63)))
     );
-    assert_eq!(c.inbound.len(), 1, "nothing after the length field was read");
+    assert_eq!(
+        c.inbound.len(),
+        1,
+        "nothing after the length field was read"
+    );
 }

@@ -33,8 +33,7 @@ use crate::dh::{DH_MSG_LEN, LEN_PK};
 use crate::error::Error;
 use crate::group::Group;
 use crate::handshake::{
-    ClientConfig, ClientHello, ClientPolicy, ServerTrust, Welcome, CLIENT_KEY_LEN,
-    SERVER_HELLO_LEN,
+    ClientConfig, ClientHello, ClientPolicy, ServerTrust, Welcome, CLIENT_KEY_LEN, SERVER_HELLO_LEN,
 };
 use crate::identity::IdentityKey;
 use crate::message::Message;

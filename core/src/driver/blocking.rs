@@ -13,9 +13,7 @@ use embedded_io::{Read, Write};
 use rand_core::CryptoRng;
 
 use super::{welcome_in, welcome_plaintext_len, Buffers, DriverError};
-use crate::connection::{
-    ClientConnection, ClientEvent, Reader, ServerConnection, ServerEvent,
-};
+use crate::connection::{ClientConnection, ClientEvent, Reader, ServerConnection, ServerEvent};
 use crate::dh::{DH_MSG_LEN, LEN_PK};
 use crate::error::Error;
 use crate::group::Group;
@@ -228,7 +226,13 @@ where
             }
         }
         let received = self.reader.open(&mut self.bufs.rx)?;
-        reply(&mut self.io, &mut self.send, &mut self.rng, &mut self.bufs.tx, &received)?;
+        reply(
+            &mut self.io,
+            &mut self.send,
+            &mut self.rng,
+            &mut self.bufs.tx,
+            &received,
+        )?;
         Ok(received.message?)
     }
 

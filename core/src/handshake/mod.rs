@@ -27,8 +27,8 @@ pub use client::{
     ClientConfig, ClientExpectAuth, ClientExpectDh, ClientExpectWelcome, ClientHandshake, Welcome,
 };
 pub use server::{
-    Admitted, ClientHello, Farewell, HelloOutcome, ServerExpectHello, ServerExpectKey, ServerExpectMagic,
-    ServerHandshake,
+    Admitted, ClientHello, Farewell, HelloOutcome, ServerExpectHello, ServerExpectKey,
+    ServerExpectMagic, ServerHandshake,
 };
 
 use crate::dh::{DH_MSG_LEN, LEN_PK};

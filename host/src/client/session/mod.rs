@@ -123,4 +123,3 @@ pub enum Event {
         failure: Option<Failure>,
     },
 }
-

@@ -131,4 +131,3 @@ impl ServerTrust for HostTrust {
         }
     }
 }
-
