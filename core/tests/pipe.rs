@@ -175,7 +175,7 @@ fn run_pipe(group: Group) {
             .welcome("alice", "pipe", "hi", &mut rng, &mut out)
             .expect("welcome");
         embedded_io::Write::write_all(&mut server_end, &out[..n]).expect("write");
-        let Ok((mut send_half, mut reader, _)) = conn.split() else {
+        let Some((mut send_half, mut reader, _)) = conn.split() else {
             panic!("welcomed")
         };
         let mut send = |end: &mut End, m: &Message<'_>| {

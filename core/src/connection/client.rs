@@ -259,13 +259,11 @@ impl<'c, T: ServerTrust + ?Sized> ClientConnection<'c, T> {
 
     /// Splits an established connection into its sending half, its
     /// receiving half and the session's facts (each owned, for two tasks).
-    ///
-    /// # Errors
-    /// Gives the connection back if WELCOME has not arrived.
-    pub fn split(self) -> Result<(SendHalf, Reader, SessionInfo), Self> {
+    /// `None` (the connection is dropped) before WELCOME.
+    pub fn split(self) -> Option<(SendHalf, Reader, SessionInfo)> {
         match self.state {
-            State::Open { send, reader, info } => Ok((send, reader, info)),
-            state => Err(Self { state, ..self }),
+            State::Open { send, reader, info } => Some((send, reader, info)),
+            _ => None,
         }
     }
 }

@@ -341,13 +341,11 @@ impl ServerConnection {
     }
 
     /// Splits an established connection into its owned halves and facts.
-    ///
-    /// # Errors
-    /// Gives the connection back if WELCOME has not been sent.
-    pub fn split(self) -> Result<(SendHalf, Reader, SessionInfo), Self> {
+    /// `None` (the connection is dropped) before WELCOME.
+    pub fn split(self) -> Option<(SendHalf, Reader, SessionInfo)> {
         match self.state {
-            State::Open { send, reader, info } => Ok((send, reader, info)),
-            state => Err(Self { state, ..self }),
+            State::Open { send, reader, info } => Some((send, reader, info)),
+            _ => None,
         }
     }
 }

@@ -165,7 +165,7 @@ where
             ClientEvent::Welcome(w) => break welcome_plaintext_len(&w),
         }
     };
-    let (Ok((send, reader, info)), Some(rng)) = (conn.split(), rng) else {
+    let (Some((send, reader, info)), Some(rng)) = (conn.split(), rng) else {
         return Err(DriverError::Protocol(Error::ConnectionLost));
     };
     Ok(Connection {

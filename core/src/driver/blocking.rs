@@ -94,7 +94,7 @@ where
             ClientEvent::Welcome(w) => break welcome_plaintext_len(&w),
         }
     };
-    let Ok((send, reader, info)) = conn.split() else {
+    let Some((send, reader, info)) = conn.split() else {
         return Err(DriverError::Protocol(Error::ConnectionLost));
     };
     Ok(Connection {

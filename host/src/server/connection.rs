@@ -106,7 +106,7 @@ pub async fn serve(
             false
         }
     };
-    let Ok((send, recv, _info)) = conn.split() else {
+    let Some((send, recv, _info)) = conn.split() else {
         return;
     };
     if !sent {
