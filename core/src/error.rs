@@ -11,9 +11,29 @@ use crate::dh::DhError;
 use crate::identity::{KeyText, PublicKey};
 use crate::message::MessageError;
 
-/// The wire error codes of PROTOCOL.md section 5 (defined beside the
-/// message codecs, which map their own errors to them).
-pub use crate::message::error_code as code;
+/// The ERROR codes of PROTOCOL.md section 5, kept beside the error type that
+/// maps to them ([`Error::reaction`], [`Refusal::code`],
+/// [`MessageError::wire_code`]).
+pub mod code {
+    /// The body is malformed, or breaks the text rule.
+    pub const MALFORMED: u16 = 1;
+    /// Unsupported or out-of-place message type.
+    pub const UNSUPPORTED_TYPE: u16 = 2;
+    /// Not allowed (authentication or policy).
+    pub const NOT_ALLOWED: u16 = 3;
+    /// A nick, room or target breaks the name rules.
+    pub const BAD_NAME: u16 = 4;
+    /// The name is in use.
+    pub const NAME_IN_USE: u16 = 5;
+    /// No such room or nick.
+    pub const NO_SUCH_TARGET: u16 = 6;
+    /// Rate limited.
+    pub const RATE_LIMITED: u16 = 7;
+    /// Server busy.
+    pub const SERVER_BUSY: u16 = 8;
+    /// Internal error.
+    pub const INTERNAL: u16 = 9;
+}
 
 /// How a peer reacts to an [`Error`] (PROTOCOL.md section 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,11 +232,22 @@ pub enum Error {
         text: ShortText,
     },
     /// After WELCOME: a body was malformed or broke a rule.
-    Message(MessageError),
-    /// After WELCOME: a type not sent in this direction, or a handshake type.
+    Message {
+        /// The received type byte.
+        msg_type: u8,
+        /// The broken rule.
+        error: MessageError,
+    },
+    /// After WELCOME: a type not sent in this direction, a handshake type or
+    /// an unknown type (the received type byte).
     OutOfPlace(u8),
     /// After WELCOME: a malformed ERROR or PONG, dropped unanswered.
-    MalformedControl(MessageError),
+    MalformedControl {
+        /// The received type byte (ERROR or PONG).
+        msg_type: u8,
+        /// The broken rule.
+        error: MessageError,
+    },
     /// The peer sent CLOSE.
     PeerClosed,
     /// The stream ended without CLOSE.
@@ -225,6 +256,10 @@ pub enum Error {
     InvalidOutgoing(MessageError),
     /// The local caller tried to send a type that this side never sends.
     WrongDirection(u8),
+    /// The local caller tried to seal a handshake message type (SERVER_AUTH,
+    /// CLIENT_HELLO, WELCOME) on a session: only the handshake steps send
+    /// those.
+    HandshakeType(u8),
 }
 
 impl Error {
@@ -244,10 +279,27 @@ impl Error {
             Self::RefusedByServer { .. } | Self::PeerClosed | Self::ConnectionLost => {
                 Reaction::Stop
             }
-            Self::Message(e) => Reaction::ErrorAndStay(e.wire_code()),
+            Self::Message { error, .. } => Reaction::ErrorAndStay(error.wire_code()),
             Self::OutOfPlace(_) => Reaction::ErrorAndStay(code::UNSUPPORTED_TYPE),
-            Self::MalformedControl(_) => Reaction::Ignore,
-            Self::InvalidOutgoing(_) | Self::WrongDirection(_) => Reaction::Local,
+            Self::MalformedControl { .. } => Reaction::Ignore,
+            Self::InvalidOutgoing(_) | Self::WrongDirection(_) | Self::HandshakeType(_) => {
+                Reaction::Local
+            }
+        }
+    }
+
+    /// The type byte of the received record this error is about, when it is
+    /// about one that decrypted (after WELCOME: [`Error::Message`],
+    /// [`Error::OutOfPlace`], [`Error::MalformedControl`];
+    /// [`Error::UnexpectedHandshakeMessage`] during the handshake).
+    pub fn received_type(&self) -> Option<u8> {
+        match self {
+            Self::Message { msg_type, .. } | Self::MalformedControl { msg_type, .. } => {
+                Some(*msg_type)
+            }
+            Self::OutOfPlace(t) => Some(*t),
+            Self::UnexpectedHandshakeMessage { received, .. } => Some(*received),
+            _ => None,
         }
     }
 
@@ -315,8 +367,10 @@ impl fmt::Display for Error {
                 "the server refused this client (error {code}): {}",
                 crate::names::Escaped(text.as_str())
             ),
-            Self::Message(e) => e.fmt(f),
-            Self::MalformedControl(e) => write!(f, "malformed ERROR or PONG dropped: {e}"),
+            Self::Message { error, .. } => error.fmt(f),
+            Self::MalformedControl { error, .. } => {
+                write!(f, "malformed ERROR or PONG dropped: {error}")
+            }
             Self::OutOfPlace(t) => {
                 write!(
                     f,
@@ -329,6 +383,10 @@ impl fmt::Display for Error {
             Self::WrongDirection(t) => {
                 write!(f, "message type 0x{t:02x} is not sent by this side")
             }
+            Self::HandshakeType(t) => write!(
+                f,
+                "message type 0x{t:02x} belongs to the handshake and is sent only by its steps"
+            ),
         }
     }
 }

@@ -55,27 +55,9 @@ pub mod msg_type {
     pub const CLOSE: u8 = 0x1F;
 }
 
-/// The ERROR codes of section 5.
-pub mod error_code {
-    /// The body is malformed, or breaks the text rule.
-    pub const MALFORMED: u16 = 1;
-    /// Unsupported or out-of-place message type.
-    pub const UNSUPPORTED_TYPE: u16 = 2;
-    /// Not allowed (authentication or policy).
-    pub const NOT_ALLOWED: u16 = 3;
-    /// A nick, room or target breaks the name rules.
-    pub const BAD_NAME: u16 = 4;
-    /// The name is in use.
-    pub const NAME_IN_USE: u16 = 5;
-    /// No such room or nick.
-    pub const NO_SUCH_TARGET: u16 = 6;
-    /// Rate limited.
-    pub const RATE_LIMITED: u16 = 7;
-    /// Server busy.
-    pub const SERVER_BUSY: u16 = 8;
-    /// Internal error.
-    pub const INTERNAL: u16 = 9;
-}
+/// The ERROR codes of section 5 (defined with the error type, in
+/// [`crate::error::code`]; re-exported here for compatibility).
+pub use crate::error::code as error_code;
 
 /// Flag bit of CLIENT_HELLO: an identity key and signature follow.
 const HELLO_IDENTITY: u8 = 0x01;

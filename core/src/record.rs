@@ -22,7 +22,6 @@ use subtle::{Choice, ConstantTimeEq, ConstantTimeGreater, CtOption};
 
 use crate::error::RecordError;
 use crate::kdf::DirectionKeys;
-use crate::message::{Message, MAX_BODY};
 
 /// Bytes of the length field.
 pub const HEADER_LEN: usize = 2;
@@ -35,7 +34,10 @@ pub const MIN_LEN: u16 = 64;
 /// Largest valid length field.
 pub const MAX_LEN: u16 = 4160;
 /// Largest plaintext: a type byte and a 4096-byte body.
-pub const MAX_PLAINTEXT: usize = 1 + MAX_BODY;
+pub const MAX_PLAINTEXT: usize = 1 + 4096;
+/// Where a record's plaintext starts in its buffer: after the length field
+/// and the IV.
+pub const PLAINTEXT_AT: usize = HEADER_LEN + IV_LEN;
 /// Largest record on the wire, header included: a buffer this size holds any
 /// record (and the 2072-byte SERVER_HELLO).
 pub const MAX_RECORD: usize = HEADER_LEN + MAX_LEN as usize;
@@ -93,30 +95,15 @@ impl Sealer {
         self.seq
     }
 
-    /// Encodes `msg` and seals it as one record into `out`, returning the
-    /// record's length (header included). Draws the 16-byte IV from `rng`.
+    /// The room in `out` where a plaintext to seal in place goes
+    /// (`out[PLAINTEXT_AT..]`); the layer above writes `type || body` there
+    /// and calls [`Sealer::seal_in_place`].
     ///
     /// # Errors
-    /// [`SealError::Message`] for a message that is not valid to send;
-    /// [`SealError::Record`] for a buffer too small or an exhausted sequence
-    /// number.
-    pub fn seal<R: CryptoRng + ?Sized>(
-        &mut self,
-        msg: &Message<'_>,
-        rng: &mut R,
-        out: &mut [u8],
-    ) -> Result<usize, SealError> {
-        let start = HEADER_LEN + IV_LEN;
-        let room = out
-            .get_mut(start..)
-            .ok_or(SealError::Record(RecordError::BufferTooSmall))?;
-        let n = msg.encode(room).map_err(|e| match e {
-            crate::message::MessageError::BufferTooSmall => {
-                SealError::Record(RecordError::BufferTooSmall)
-            }
-            other => SealError::Message(other),
-        })?;
-        self.seal_in_place(n, rng, out).map_err(SealError::Record)
+    /// [`RecordError::BufferTooSmall`] if `out` has no room after the IV.
+    pub fn plaintext_room(out: &mut [u8]) -> Result<&mut [u8], RecordError> {
+        out.get_mut(PLAINTEXT_AT..)
+            .ok_or(RecordError::BufferTooSmall)
     }
 
     /// Seals `plaintext` (`type || body`) as given, without checking that it
@@ -132,16 +119,21 @@ impl Sealer {
         rng: &mut R,
         out: &mut [u8],
     ) -> Result<usize, RecordError> {
-        let start = HEADER_LEN + IV_LEN;
         let dst = out
-            .get_mut(start..start + plaintext.len())
+            .get_mut(PLAINTEXT_AT..PLAINTEXT_AT + plaintext.len())
             .ok_or(RecordError::BufferTooSmall)?;
         dst.copy_from_slice(plaintext);
         self.seal_in_place(plaintext.len(), rng, out)
     }
 
-    /// Seals the `pt_len` plaintext bytes already at `out[18..]`.
-    fn seal_in_place<R: CryptoRng + ?Sized>(
+    /// Seals the `pt_len` plaintext bytes already at `out[PLAINTEXT_AT..]`
+    /// (see [`Sealer::plaintext_room`]) as one record in `out`; returns the
+    /// record's length, header included. Draws the 16-byte IV from `rng`.
+    ///
+    /// # Errors
+    /// [`RecordError::PlaintextTooLong`], [`RecordError::EmptyPlaintext`],
+    /// [`RecordError::BufferTooSmall`], [`RecordError::SequenceExhausted`].
+    pub fn seal_in_place<R: CryptoRng + ?Sized>(
         &mut self,
         pt_len: usize,
         rng: &mut R,
@@ -175,15 +167,6 @@ impl Sealer {
         self.seq += 1;
         Ok(total)
     }
-}
-
-/// Why sealing failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SealError {
-    /// The message is not valid to send.
-    Message(crate::message::MessageError),
-    /// The record layer refused (buffer, sequence number).
-    Record(RecordError),
 }
 
 /// The receiving half of a direction: opens records in order. After one

@@ -12,7 +12,8 @@ use crate::group::Group;
 use crate::identity::PublicKey;
 use crate::kdf::{Fingerprint, SessionKeys, TRANSCRIPT_LEN};
 use crate::message::{msg_type, sender_of, Message, MessageError, Sender};
-use crate::record::{Opener, SealError, Sealer};
+use crate::record::{Opener, Sealer};
+use crate::reply::{Received, Reply};
 
 /// Which end of the session this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +72,8 @@ impl SendHalf {
     ///
     /// # Errors
     /// [`Error::WrongDirection`] for a type this side never sends,
+    /// [`Error::HandshakeType`] for SERVER_AUTH, CLIENT_HELLO or WELCOME
+    /// (only the handshake steps send those),
     /// [`Error::InvalidOutgoing`] for a message that breaks a rule of section 5,
     /// [`Error::Record`] for a buffer too small or an exhausted sequence.
     pub fn seal<R: CryptoRng + ?Sized>(
@@ -80,13 +83,43 @@ impl SendHalf {
         out: &mut [u8],
     ) -> Result<usize, Error> {
         let t = msg.msg_type();
+        if is_handshake_type(t) {
+            return Err(Error::HandshakeType(t));
+        }
+        self.seal_any(msg, rng, out)
+    }
+
+    /// Seals a reply ([`Reply::message`]); see [`SendHalf::seal`].
+    ///
+    /// # Errors
+    /// As [`SendHalf::seal`].
+    pub fn seal_reply<R: CryptoRng + ?Sized>(
+        &mut self,
+        reply: &Reply,
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.seal(&reply.message(), rng, out)
+    }
+
+    /// Seals any message this side sends, handshake types included: for the
+    /// handshake steps.
+    pub(crate) fn seal_any<R: CryptoRng + ?Sized>(
+        &mut self,
+        msg: &Message<'_>,
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let t = msg.msg_type();
         if !sent_by(self.role, t) {
             return Err(Error::WrongDirection(t));
         }
-        self.sealer.seal(msg, rng, out).map_err(|e| match e {
-            SealError::Message(m) => Error::InvalidOutgoing(m),
-            SealError::Record(r) => Error::Record(r),
-        })
+        let room = Sealer::plaintext_room(out)?;
+        let n = msg.encode(room).map_err(|e| match e {
+            MessageError::BufferTooSmall => Error::Record(RecordError::BufferTooSmall),
+            other => Error::InvalidOutgoing(other),
+        })?;
+        Ok(self.sealer.seal_in_place(n, rng, out)?)
     }
 
     /// Seals raw plaintext (`type || body`) without validating it. For tests
@@ -121,20 +154,32 @@ impl RecvHalf {
         Self { role, opener }
     }
 
-    /// Opens and decodes one record (length field included),
-    /// decrypting in place; the message borrows from `record`.
+    /// Opens and decodes one record (length field included), decrypting in
+    /// place; the message borrows from `record`. The [`Received`] carries the
+    /// type byte, the message or the non-fatal error, and the reply section 6
+    /// prescribes (PONG to PING, ERROR to a broken rule).
     ///
     /// # Errors
-    /// [`Error::Record`] ends the session (close silently). After WELCOME,
-    /// [`Error::OutOfPlace`] (a type the peer does not send, a handshake type,
-    /// an unknown type) and [`Error::Message`] (malformed body or broken rule)
-    /// are answered with ERROR and the session stays open; see
-    /// [`Error::reaction`].
-    pub fn open<'r>(&mut self, record: &'r mut [u8]) -> Result<Message<'r>, Error> {
+    /// [`Error::Record`]: the session ends (close silently); nothing of the
+    /// record is delivered. After WELCOME, [`Error::OutOfPlace`] (a type the
+    /// peer does not send, a handshake type, an unknown type) and
+    /// [`Error::Message`] (malformed body or broken rule) come back inside
+    /// [`Received::message`] with an ERROR reply, and the session stays open.
+    pub fn open<'r>(&mut self, record: &'r mut [u8]) -> Result<Received<'r>, Error> {
         let plaintext = self.opener.open(record)?;
         let t = *plaintext
             .first()
             .ok_or(Error::Record(RecordError::EmptyPlaintext))?;
+        let message = self.decode(t, plaintext);
+        let reply = Reply::to(t, &message);
+        Ok(Received {
+            msg_type: t,
+            message,
+            reply,
+        })
+    }
+
+    fn decode<'r>(&self, t: u8, plaintext: &'r [u8]) -> Result<Message<'r>, Error> {
         let peer = match self.role {
             Role::Client => Role::Server,
             Role::Server => Role::Client,
@@ -142,13 +187,15 @@ impl RecvHalf {
         if is_handshake_type(t) || !sent_by(peer, t) {
             return Err(Error::OutOfPlace(t));
         }
-        Message::decode(plaintext).map_err(|e| match (e, t) {
+        Message::decode(plaintext).map_err(|error| match (error, t) {
             (MessageError::UnknownType(t), _) => Error::OutOfPlace(t),
             // Never answered with ERROR: a CLOSE ends the session whatever
             // its reason says; a malformed ERROR or PONG is dropped.
             (_, msg_type::CLOSE) => Error::PeerClosed,
-            (other, msg_type::ERROR | msg_type::PONG) => Error::MalformedControl(other),
-            (other, _) => Error::Message(other),
+            (error, msg_type::ERROR | msg_type::PONG) => {
+                Error::MalformedControl { msg_type: t, error }
+            }
+            (error, msg_type) => Error::Message { msg_type, error },
         })
     }
 
@@ -233,6 +280,29 @@ impl Session {
         self.send.seal(msg, rng, out)
     }
 
+    /// Seals a reply; see [`SendHalf::seal_reply`].
+    ///
+    /// # Errors
+    /// As [`SendHalf::seal`].
+    pub fn seal_reply<R: CryptoRng + ?Sized>(
+        &mut self,
+        reply: &Reply,
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.send.seal_reply(reply, rng, out)
+    }
+
+    /// Seals any message, handshake types included (handshake steps only).
+    pub(crate) fn seal_any<R: CryptoRng + ?Sized>(
+        &mut self,
+        msg: &Message<'_>,
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.send.seal_any(msg, rng, out)
+    }
+
     /// Seals raw plaintext; see [`SendHalf::seal_plaintext`].
     ///
     /// # Errors
@@ -250,7 +320,7 @@ impl Session {
     ///
     /// # Errors
     /// As [`RecvHalf::open`].
-    pub fn open<'r>(&mut self, record: &'r mut [u8]) -> Result<Message<'r>, Error> {
+    pub fn open<'r>(&mut self, record: &'r mut [u8]) -> Result<Received<'r>, Error> {
         self.recv.open(record)
     }
 

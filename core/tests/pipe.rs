@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
-use dhchat_core::driver::blocking::{self, read_record};
+use dhchat_core::driver::blocking;
 use dhchat_core::driver::{Buffers, DriverError};
 use dhchat_core::error::{Error, Refusal};
 use dhchat_core::group::Group;
@@ -158,7 +158,7 @@ fn run_pipe(group: Group) {
     let server = thread::spawn(move || {
         let mut rng = ChaCha20Rng::from_seed([1; 32]);
         let mut bufs = Buffers::new();
-        let (mut session, hello) = blocking::accept(
+        let (mut conn, hello) = blocking::accept(
             &mut server_end,
             group,
             &identity,
@@ -169,27 +169,33 @@ fn run_pipe(group: Group) {
         .expect("server handshake");
         assert_eq!(hello.nick, "alice");
         assert_eq!(hello.client_key, None);
-        let fingerprint = session.fingerprint();
+        let fingerprint = conn.info().expect("admitted").fingerprint;
         let mut out = vec![0u8; MAX_RECORD];
-        let mut send = |end: &mut End, session: &mut dhchat_core::Session, m: &Message<'_>| {
-            let n = session.seal(m, &mut rng, &mut out).expect("seal");
+        let n = conn
+            .welcome("alice", "pipe", "hi", &mut rng, &mut out)
+            .expect("welcome");
+        embedded_io::Write::write_all(&mut server_end, &out[..n]).expect("write");
+        let Some((mut send_half, mut reader, _)) = conn.split() else {
+            panic!("welcomed")
+        };
+        let mut send = |end: &mut End, m: &Message<'_>| {
+            let n = send_half.seal(m, &mut rng, &mut out).expect("seal");
             embedded_io::Write::write_all(end, &out[..n]).expect("write");
         };
-        let welcome = Message::Welcome {
-            nick: "alice",
-            server_name: "pipe",
-            motd: "hi",
-        };
-        send(&mut server_end, &mut session, &welcome);
         // Receive everything the client sends, in order.
         let mut rx = vec![0u8; MAX_RECORD];
         for expected in client_sends() {
-            let record = read_record(&mut server_end, &mut rx).expect("read");
-            let got = session.open(record).expect("open");
-            assert_eq!(got, expected);
+            let received = loop {
+                let n =
+                    embedded_io::Read::read(&mut server_end, reader.space(&mut rx)).expect("read");
+                if let Some(r) = reader.received(n, &mut rx).expect("open") {
+                    break r;
+                }
+            };
+            assert_eq!(received.message, Ok(expected));
         }
         for m in server_sends() {
-            send(&mut server_end, &mut session, &m);
+            send(&mut server_end, &m);
         }
         fingerprint
     });

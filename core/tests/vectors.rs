@@ -160,23 +160,30 @@ fn handshake(file: &str, group: Group) -> Run {
     );
 
     let mut rec = record(1);
-    let mut server = match server
+    let server = match server
         .read_client_hello(&mut rec, &mut AdmitAll)
         .expect("hello")
     {
-        HelloOutcome::Accepted(session, hello) => {
+        HelloOutcome::Accepted(admitted, hello) => {
             assert_eq!(hello.nick, "alice");
             assert_eq!(hello.client_key, Some(client_id.public_key()));
-            session
+            admitted
         }
         HelloOutcome::Refused(_, why) => panic!("vector client refused: {why}"),
     };
 
     // WELCOME.
     let welcome_pt = field(&records[2], "plaintext");
-    let welcome = Message::decode(&welcome_pt).expect("welcome plaintext");
-    let n = server
-        .seal(&welcome, &mut iv(2), &mut out)
+    let Ok(Message::Welcome {
+        nick,
+        server_name,
+        motd,
+    }) = Message::decode(&welcome_pt)
+    else {
+        panic!("welcome plaintext");
+    };
+    let (server, n) = server
+        .welcome(nick, server_name, motd, &mut iv(2), &mut out)
         .expect("seal welcome");
     assert_eq!(out[..n], record(2)[..], "WELCOME record");
     let mut rec = record(2);
@@ -226,6 +233,7 @@ fn records_reproduced(file: &str, group: Group) {
         let mut rec = field(r, "record");
         let got = receiver
             .open(&mut rec)
+            .and_then(|r| r.message)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(got, msg, "{what}: opened message");
     }

@@ -17,7 +17,7 @@ use dhchat_core::error::Error;
 use dhchat_core::handshake::ClientConfig;
 use dhchat_core::identity::{IdentityKey, PublicKey};
 use dhchat_core::message::Message;
-use dhchat_host::net::FromTokio;
+use dhchat_host::net::{BlockingPool, FromTokio};
 use dhchat_host::rng::{new_rng, HostRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -149,7 +149,7 @@ impl Drop for TestServer {
 }
 
 /// The connection type of a test client.
-pub type Conn = Connection<'static, FromTokio<TcpStream>, HostRng>;
+pub type Conn = Connection<FromTokio<TcpStream>, HostRng, Box<Buffers>>;
 
 /// A client driven through the core's async driver.
 pub struct TestClient {
@@ -178,13 +178,20 @@ pub async fn try_connect(
         .expect("connect timed out")
         .map_err(DriverError::Io)?;
     stream.set_nodelay(true).ok();
-    let bufs: &'static mut Buffers = Box::leak(Box::new(Buffers::new()));
+    let bufs = Box::new(Buffers::new());
     let mut pin = key;
     let mut config = ClientConfig::new(nick);
     config.identity = identity;
     let conn = tokio::time::timeout(
         STEP,
-        asynch::connect(FromTokio::new(stream), &config, &mut pin, new_rng(), bufs),
+        asynch::connect(
+            FromTokio::new(stream),
+            &config,
+            &mut pin,
+            new_rng(),
+            &mut BlockingPool,
+            bufs,
+        ),
     )
     .await
     .expect("handshake timed out")?;
@@ -495,7 +502,7 @@ impl RawClient {
         let record = tokio::time::timeout(STEP, asynch::read_record(&mut self.io, &mut self.rx))
             .await
             .expect("recv timed out")?;
-        Ok(owned(&self.session.open(record)?))
+        Ok(owned(&self.session.open(record)?.message?))
     }
 
     /// Receives, skipping NOTICEs.

@@ -5,14 +5,16 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use dhchat_core::connection::{ServerConnection, ServerEvent};
+use dhchat_core::dh::LEN_PK;
 use dhchat_core::group::Group;
-use dhchat_core::handshake::{AdmitAll, HelloOutcome, ServerHandshake, CLIENT_KEY_LEN};
+use dhchat_core::handshake::AdmitAll;
 use dhchat_core::identity::{IdentityKey, PublicKey};
 use dhchat_core::message::{ChatMessage, Message};
 use dhchat_core::record::MAX_RECORD;
@@ -215,43 +217,39 @@ pub fn core_peer(group: Group, identity: IdentityKey) -> u16 {
         let mut rng = new_rng();
         let mut tx = vec![0u8; MAX_RECORD];
         let mut rx = vec![0u8; MAX_RECORD];
-        let (state, n) = ServerHandshake::start(group, &mut rng, &mut tx).expect("start");
+        let (mut conn, n) = ServerConnection::start(group, &mut rng, &mut tx).expect("start");
         s.write_all(&tx[..n]).expect("write");
-        s.read_exact(&mut rx[..CLIENT_KEY_LEN]).expect("read key");
-        let magic: [u8; 8] = rx[..8].try_into().expect("8");
-        let state = state.read_magic(&magic).expect("magic");
-        let (state, n) = state
-            .read_client_key(&rx[8..CLIENT_KEY_LEN], &identity, &mut rng, &mut tx)
-            .expect("key");
-        s.write_all(&tx[..n]).expect("write");
-        let read_record = |s: &mut TcpStream, rx: &mut [u8]| -> Option<usize> {
-            s.read_exact(&mut rx[..2]).ok()?;
-            let len = u16::from_be_bytes([rx[0], rx[1]]) as usize;
-            s.read_exact(&mut rx[2..2 + len]).ok()?;
-            Some(2 + len)
-        };
-        let n = read_record(&mut s, &mut rx).expect("hello");
-        let mut session = match state
-            .read_client_hello(&mut rx[..n], &mut AdmitAll)
-            .expect("hello")
-        {
-            HelloOutcome::Accepted(session, _) => session,
-            HelloOutcome::Refused(..) => panic!("refused"),
-        };
-        let welcome = Message::Welcome {
-            nick: "device",
-            server_name: "core-peer",
-            motd: "",
-        };
-        let n = session.seal(&welcome, &mut rng, &mut tx).expect("seal");
-        s.write_all(&tx[..n]).expect("write");
-        while let Some(n) = read_record(&mut s, &mut rx) {
-            let reply = match session.open(&mut rx[..n]) {
-                Ok(Message::Say { room, text }) => format!("{room}\n{text}"),
-                Ok(Message::Close { .. }) | Err(_) => return,
-                Ok(_) => continue,
+        loop {
+            let n = match s.read(conn.space(&mut rx)) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
             };
-            let (room, text) = reply.split_once('\n').expect("split");
+            let echo = match conn.received(n, &mut rx, &mut AdmitAll, &mut rng, &mut tx) {
+                Ok(ServerEvent::NeedBytes) => continue,
+                Ok(ServerEvent::Compute(step)) => {
+                    let (done, n) = step
+                        .run(&rx[..LEN_PK], &identity, &mut rng, &mut tx)
+                        .expect("key");
+                    s.write_all(&tx[..n]).expect("write");
+                    conn.resume(done);
+                    continue;
+                }
+                Ok(ServerEvent::Hello(_)) => {
+                    let n = conn
+                        .welcome("device", "core-peer", "", &mut rng, &mut tx)
+                        .expect("welcome");
+                    s.write_all(&tx[..n]).expect("write");
+                    continue;
+                }
+                Ok(ServerEvent::Refused { .. }) => panic!("refused"),
+                Ok(ServerEvent::Received(r)) => match r.message {
+                    Ok(Message::Say { room, text }) => format!("{room}\n{text}"),
+                    Ok(Message::Close { .. }) | Err(_) => return,
+                    Ok(_) => continue,
+                },
+                Err(_) => return,
+            };
+            let (room, text) = echo.split_once('\n').expect("split");
             let text = format!("echo: {text}");
             let msg = ChatMessage {
                 time_ms: 0,
@@ -261,7 +259,9 @@ pub fn core_peer(group: Group, identity: IdentityKey) -> u16 {
                 room,
                 text: &text,
             };
-            let n = session
+            let n = conn
+                .sender()
+                .expect("established")
                 .seal(&Message::Message(msg), &mut rng, &mut tx)
                 .expect("seal");
             if s.write_all(&tx[..n]).is_err() {

@@ -20,6 +20,7 @@ use dhchat_core::identity::{IdentityKey, PublicKey};
 use dhchat_core::message::Message;
 use dhchat_core::record::MAX_RECORD;
 use dhchat_core::session::{RecvHalf, SendHalf};
+use dhchat_core::Received;
 use dhchat_host::rng::new_rng;
 
 /// What the attacker saw.
@@ -180,15 +181,16 @@ fn attack(
     let (server_session, welcome) = to_server
         .read_welcome(&mut rx[..len])
         .map_err(e("WELCOME"))?;
-    let welcome = Message::Welcome {
-        nick: welcome.nick,
-        server_name: welcome.server_name,
-        motd: welcome.motd,
-    };
-    let (mut to_c, from_c, _) = client_session.split();
-    let n = to_c
-        .seal(&welcome, &mut rng, &mut tx)
+    let (client_session, n) = client_session
+        .welcome(
+            welcome.nick,
+            welcome.server_name,
+            welcome.motd,
+            &mut rng,
+            &mut tx,
+        )
         .map_err(e("seal WELCOME"))?;
+    let (to_c, from_c, _) = client_session.split();
     client.write_all(&tx[..n]).map_err(io("WELCOME"))?;
     let (to_s, from_s, _) = server_session.split();
 
@@ -216,7 +218,10 @@ fn relay(
     let mut rx = vec![0u8; MAX_RECORD];
     let mut tx = vec![0u8; MAX_RECORD];
     while let Some(len) = read_record(&mut from, &mut rx) {
-        let Ok(msg) = open.open(&mut rx[..len]) else {
+        let Ok(Received {
+            message: Ok(msg), ..
+        }) = open.open(&mut rx[..len])
+        else {
             break;
         };
         if let Some(seen) = seen {

@@ -145,7 +145,6 @@ pub fn handshake(
     use dhchat_core::handshake::{
         AdmitAll, ClientConfig, ClientHandshake, HelloOutcome, ServerHandshake, MAGIC_LEN,
     };
-    use dhchat_core::message::Message;
     use dhchat_core::record::MAX_RECORD;
 
     let mut s2c = [0u8; MAX_RECORD];
@@ -169,19 +168,16 @@ pub fn handshake(
     let (client, n) = client
         .read_server_auth(&mut s2c[..m], &mut pin, &config, rng, &mut c2s)
         .expect("server auth");
-    let mut server = match server
+    let admitted = match server
         .read_client_hello(&mut c2s[..n], &mut AdmitAll)
         .expect("client hello")
     {
-        HelloOutcome::Accepted(session, _) => session,
+        HelloOutcome::Accepted(admitted, _) => admitted,
         HelloOutcome::Refused(_, why) => panic!("refused: {why}"),
     };
-    let welcome = Message::Welcome {
-        nick: "bench",
-        server_name: "bench",
-        motd: "",
-    };
-    let n = server.seal(&welcome, rng, &mut s2c).expect("welcome");
+    let (server, n) = admitted
+        .welcome("bench", "bench", "", rng, &mut s2c)
+        .expect("welcome");
     let (client, _) = client.read_welcome(&mut s2c[..n]).expect("read welcome");
     (client, server)
 }

@@ -1,28 +1,38 @@
 //! The blocking driver over `embedded-io` `Read + Write`: what a firmware
-//! runs.
+//! runs. Each function is a short loop around one
+//! [`crate::connection`] machine.
+//!
+//! Reads ask for exactly the bytes the unit in progress still needs, so each
+//! record costs two reads (length field, rest); over a socket, wrap the
+//! stream in a buffered reader (`embedded_io::BufRead` implementations, or
+//! `std::io::BufReader` behind an adapter) to make that one system call.
 //!
 //! See the crate documentation for a complete client.
 
-use embedded_io::{Read, ReadExactError, Write};
+use embedded_io::{Read, Write};
 use rand_core::CryptoRng;
 
-use super::{answer_to, welcome_in, welcome_plaintext_len, Answer, Buffers, DriverError};
-use crate::error::{Error, RecordError};
+use super::{welcome_in, welcome_plaintext_len, Buffers, DriverError};
+use crate::connection::{ClientConnection, ClientEvent, Reader, ServerConnection, ServerEvent};
+use crate::dh::{DH_MSG_LEN, LEN_PK};
+use crate::error::Error;
 use crate::group::Group;
-use crate::handshake::{
-    ClientConfig, ClientHandshake, ClientHello, ClientPolicy, HelloOutcome, ServerHandshake,
-    ServerTrust, Welcome, MAGIC_LEN, SERVER_HELLO_LEN,
-};
+use crate::handshake::{ClientConfig, ClientHello, ClientPolicy, ServerTrust, Welcome};
 use crate::identity::IdentityKey;
 use crate::message::Message;
-use crate::record::{body_len, HEADER_LEN};
-use crate::session::{RecvHalf, SendHalf, Session, SessionInfo};
+use crate::reply::Received;
+use crate::session::{SendHalf, SessionInfo};
 
-fn read_exact<T: Read>(io: &mut T, buf: &mut [u8]) -> Result<(), DriverError<T::Error>> {
-    io.read_exact(buf).map_err(|e| match e {
-        ReadExactError::UnexpectedEof => DriverError::Protocol(Error::ConnectionLost),
-        ReadExactError::Other(e) => DriverError::Io(e),
-    })
+/// Reads into `buf` (what a machine's `space` asks for); `Ok(0)` only when
+/// nothing is asked for.
+fn read_some<T: Read>(io: &mut T, buf: &mut [u8]) -> Result<usize, DriverError<T::Error>> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    match io.read(buf).map_err(DriverError::Io)? {
+        0 => Err(DriverError::Protocol(Error::ConnectionLost)),
+        n => Ok(n),
+    }
 }
 
 fn write_all<T: Write>(io: &mut T, buf: &[u8]) -> Result<(), DriverError<T::Error>> {
@@ -31,24 +41,23 @@ fn write_all<T: Write>(io: &mut T, buf: &[u8]) -> Result<(), DriverError<T::Erro
 }
 
 /// Reads one record (length field checked before reading on) into `buf` and
-/// returns it, length field included.
+/// returns it, length field included: the framing of [`Reader`], for tools
+/// that open records themselves.
 ///
 /// # Errors
-/// [`Error::Record`] for a bad length field; [`Error::ConnectionLost`] at end
-/// of stream; [`DriverError::Io`].
+/// [`Error::Record`] for a bad length field or a short `buf`;
+/// [`Error::ConnectionLost`] at end of stream; [`DriverError::Io`].
 pub fn read_record<'b, T: Read>(
     io: &mut T,
     buf: &'b mut [u8],
 ) -> Result<&'b mut [u8], DriverError<T::Error>> {
-    let mut header = [0u8; HEADER_LEN];
-    read_exact(io, &mut header)?;
-    let len = body_len(header).map_err(Error::Record)?;
-    let record = buf
-        .get_mut(..HEADER_LEN + len)
-        .ok_or(Error::Record(RecordError::BufferTooSmall))?;
-    record[..HEADER_LEN].copy_from_slice(&header);
-    read_exact(io, &mut record[HEADER_LEN..])?;
-    Ok(record)
+    let mut inbox = crate::connection::Inbox::record();
+    loop {
+        let n = read_some(io, inbox.space(buf))?;
+        if let Some(len) = inbox.advance(buf, n)? {
+            return Ok(buf.get_mut(..len).unwrap_or(&mut []));
+        }
+    }
 }
 
 /// Runs the client handshake over `io` and returns the established
@@ -70,37 +79,41 @@ where
     R: CryptoRng,
     Tr: ServerTrust + ?Sized,
 {
-    let Buffers { rx, tx } = bufs;
-    let mut magic = [0u8; MAGIC_LEN];
-    read_exact(&mut io, &mut magic)?;
-    let state = ClientHandshake::new(config.min_group_bits).read_magic(&magic)?;
-    let dh_msg = &mut rx[..SERVER_HELLO_LEN - MAGIC_LEN];
-    read_exact(&mut io, dh_msg)?;
-    let (state, n) = state.read_dh(dh_msg, &mut rng, &mut tx[..])?;
-    write_all(&mut io, &tx[..n])?;
-    let record = read_record(&mut io, &mut rx[..])?;
-    let (state, n) = state.read_server_auth(record, trust, config, &mut rng, &mut tx[..])?;
-    write_all(&mut io, &tx[..n])?;
-    let record = read_record(&mut io, &mut rx[..])?;
-    let (session, welcome) = state.read_welcome(record)?;
-    let welcome_len = welcome_plaintext_len(&welcome);
-    let (send, recv, info) = session.split();
+    let Buffers { rx, tx } = &mut *bufs;
+    let mut conn = ClientConnection::new(*config, trust);
+    let welcome_len = loop {
+        let n = read_some(&mut io, conn.space(rx))?;
+        match conn.received(n, rx, &mut rng, tx)? {
+            ClientEvent::NeedBytes | ClientEvent::Received(_) => {}
+            ClientEvent::Send(n) => write_all(&mut io, &tx[..n])?,
+            ClientEvent::Compute(step) => {
+                let (done, n) = step.run(&rx[..DH_MSG_LEN], &mut rng, &mut tx[..])?;
+                write_all(&mut io, &tx[..n])?;
+                conn.resume(done);
+            }
+            ClientEvent::Welcome(w) => break welcome_plaintext_len(&w),
+        }
+    };
+    let Some((send, reader, info)) = conn.split() else {
+        return Err(DriverError::Protocol(Error::ConnectionLost));
+    };
     Ok(Connection {
         io,
         rng,
         send,
-        recv,
+        reader,
         info,
         bufs,
         welcome_len,
-        closed: false,
     })
 }
 
-/// Runs the server handshake over `io` and returns the session with the
-/// client's hello (borrowing the nick from `bufs`); the caller then sends
-/// WELCOME (or ERROR 8 then CLOSE). A refused CLIENT_HELLO is answered with
-/// ERROR and CLOSE here and returned as [`Error::Refused`].
+/// Runs the server handshake over `io` up to the client's admission and
+/// returns the admitted connection with the client's hello (borrowing the
+/// nick from `bufs`); the caller then sends WELCOME
+/// ([`ServerConnection::welcome`]) or refuses ([`ServerConnection::refuse`]).
+/// A refused CLIENT_HELLO is answered with ERROR and CLOSE here and returned
+/// as [`Error::Refused`].
 ///
 /// # Errors
 /// Any handshake error, or [`DriverError::Io`].
@@ -111,30 +124,36 @@ pub fn accept<'b, T, R, P>(
     policy: &mut P,
     rng: &mut R,
     bufs: &'b mut Buffers,
-) -> Result<(Session, ClientHello<'b>), DriverError<T::Error>>
+) -> Result<(ServerConnection, ClientHello<'b>), DriverError<T::Error>>
 where
     T: Read + Write,
     R: CryptoRng,
     P: ClientPolicy + ?Sized,
 {
     let Buffers { rx, tx } = bufs;
-    let (state, n) = ServerHandshake::start(group, rng, &mut tx[..])?;
+    let (mut conn, n) = ServerConnection::start(group, rng, &mut tx[..])?;
     write_all(io, &tx[..n])?;
-    let mut magic = [0u8; MAGIC_LEN];
-    read_exact(io, &mut magic)?;
-    let state = state.read_magic(&magic)?;
-    let packed_y = &mut rx[..crate::dh::LEN_PK];
-    read_exact(io, packed_y)?;
-    let (state, n) = state.read_client_key(packed_y, identity, rng, &mut tx[..])?;
-    write_all(io, &tx[..n])?;
-    let record = read_record(io, &mut rx[..])?;
-    match state.read_client_hello(record, policy)? {
-        HelloOutcome::Accepted(session, hello) => Ok((session, hello)),
-        HelloOutcome::Refused(farewell, refusal) => {
-            let n = farewell.write(&refusal, rng, &mut tx[..])?;
+    loop {
+        let n = read_some(io, conn.space(rx))?;
+        if !conn.fill(n, rx)? {
+            continue;
+        }
+        if conn.awaits_hello() {
+            break;
+        }
+        if let ServerEvent::Compute(step) = conn.process(rx, policy, rng, tx)? {
+            let (done, n) = step.run(&rx[..LEN_PK], identity, rng, &mut tx[..])?;
             write_all(io, &tx[..n])?;
+            conn.resume(done);
+        }
+    }
+    match conn.process(rx, policy, rng, tx)? {
+        ServerEvent::Hello(hello) => Ok((conn, hello)),
+        ServerEvent::Refused { send, refusal } => {
+            write_all(io, &tx[..send])?;
             Err(DriverError::Protocol(Error::Refused(refusal)))
         }
+        _ => Err(DriverError::Protocol(Error::ConnectionLost)),
     }
 }
 
@@ -143,12 +162,11 @@ pub struct Connection<'b, T, R> {
     io: T,
     rng: R,
     send: SendHalf,
-    recv: RecvHalf,
+    reader: Reader,
     info: SessionInfo,
     bufs: &'b mut Buffers,
     /// Length of WELCOME's plaintext, while it is still in `bufs.rx`.
     welcome_len: Option<usize>,
-    closed: bool,
 }
 
 impl<T, R> core::fmt::Debug for Connection<'_, T, R> {
@@ -177,50 +195,45 @@ where
     /// Sends one message.
     ///
     /// # Errors
-    /// [`Error::WrongDirection`], [`Error::InvalidOutgoing`], a record error,
-    /// or [`DriverError::Io`].
+    /// [`Error::WrongDirection`], [`Error::HandshakeType`],
+    /// [`Error::InvalidOutgoing`], a record error, or [`DriverError::Io`].
     pub fn send(&mut self, msg: &Message<'_>) -> Result<(), DriverError<T::Error>> {
         let n = self.send.seal(msg, &mut self.rng, &mut self.bufs.tx)?;
         write_all(&mut self.io, &self.bufs.tx[..n])
     }
 
-    /// Receives the next message. PING is answered with PONG (and returned);
-    /// a broken rule is answered with ERROR and returned as a non-fatal error
-    /// ([`DriverError::is_fatal`] is false: call `recv` again). CLOSE is
-    /// returned, after which the connection is closed.
+    /// Receives the next record and sends the reply section 6 prescribes
+    /// (PONG to PING, ERROR to a broken rule). Returns the message (PING and
+    /// CLOSE included; after CLOSE the connection has ended), or a non-fatal
+    /// error ([`DriverError::is_fatal`] is false: call `recv` again).
     ///
     /// # Errors
     /// Fatal: record errors, [`Error::ConnectionLost`], [`Error::PeerClosed`]
     /// after CLOSE, [`DriverError::Io`]. Non-fatal: [`Error::Message`],
-    /// [`Error::OutOfPlace`].
+    /// [`Error::OutOfPlace`], [`Error::MalformedControl`].
     pub fn recv(&mut self) -> Result<Message<'_>, DriverError<T::Error>> {
-        if self.closed {
-            return Err(DriverError::Protocol(Error::PeerClosed));
-        }
         self.welcome_len = None;
-        let record = read_record(&mut self.io, &mut self.bufs.rx)?;
-        let outcome = self.recv.open(record);
-        match answer_to(&outcome) {
-            Answer::None => {}
-            Answer::Pong(nonce) => {
-                let n =
-                    self.send
-                        .seal(&Message::Pong { nonce }, &mut self.rng, &mut self.bufs.tx)?;
-                write_all(&mut self.io, &self.bufs.tx[..n])?;
-            }
-            Answer::Error(code, text) => {
-                let msg = Message::Error {
-                    code,
-                    text: text.as_str(),
-                };
-                let n = self.send.seal(&msg, &mut self.rng, &mut self.bufs.tx)?;
-                write_all(&mut self.io, &self.bufs.tx[..n])?;
+        loop {
+            let space = self.reader.space(&mut self.bufs.rx);
+            let n = match read_some(&mut self.io, space) {
+                Err(DriverError::Protocol(Error::ConnectionLost)) => {
+                    return Err(self.reader.eof().into())
+                }
+                other => other?,
+            };
+            if self.reader.fill(n, &self.bufs.rx)? {
+                break;
             }
         }
-        if let Ok(Message::Close { .. }) = outcome {
-            self.closed = true;
-        }
-        Ok(outcome?)
+        let received = self.reader.open(&mut self.bufs.rx)?;
+        reply(
+            &mut self.io,
+            &mut self.send,
+            &mut self.rng,
+            &mut self.bufs.tx,
+            &received,
+        )?;
+        Ok(received.message?)
     }
 
     /// Sends CLOSE with `reason` and returns the stream.
@@ -231,4 +244,19 @@ where
         self.send(&Message::Close { reason })?;
         Ok(self.io)
     }
+}
+
+/// Seals and sends the reply a received record calls for, if any.
+fn reply<T: Write, R: CryptoRng>(
+    io: &mut T,
+    send: &mut SendHalf,
+    rng: &mut R,
+    tx: &mut [u8],
+    received: &Received<'_>,
+) -> Result<(), DriverError<T::Error>> {
+    if let Some(reply) = &received.reply {
+        let n = send.seal_reply(reply, rng, tx)?;
+        write_all(io, &tx[..n])?;
+    }
+    Ok(())
 }

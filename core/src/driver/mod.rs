@@ -3,16 +3,17 @@
 //! ([`asynch`]). A firmware and a tokio program run the same handshake and
 //! record code through them.
 //!
-//! Both keep the caller's [`Buffers`] (two records' worth, 8 KiB) and draw
-//! randomness from a caller's RNG.
+//! Each is a short loop around one [`crate::connection`] machine, which holds
+//! the handshake, the framing and the replies of PROTOCOL.md section 6. Both
+//! work in [`Buffers`] (two records' worth, 8 KiB) and draw randomness from a
+//! caller's RNG.
 
 pub mod asynch;
 pub mod blocking;
 
 use core::fmt;
-use core::fmt::Write as _;
 
-use crate::error::{Error, Reaction, ShortText};
+use crate::error::Error;
 use crate::message::Message;
 use crate::record::MAX_RECORD;
 
@@ -90,33 +91,6 @@ impl fmt::Debug for Buffers {
     }
 }
 
-/// What a connection must send in answer to a received record, if anything.
-pub(crate) enum Answer {
-    /// Nothing to send.
-    None,
-    /// PONG with this nonce.
-    Pong([u8; 8]),
-    /// ERROR with this code and text.
-    Error(u16, ShortText),
-}
-
-/// The answer PROTOCOL.md section 6 prescribes for the outcome of opening a
-/// record: PONG to PING, ERROR to a rule broken after WELCOME, nothing else.
-pub(crate) fn answer_to(outcome: &Result<Message<'_>, Error>) -> Answer {
-    match outcome {
-        Ok(Message::Ping { nonce }) => Answer::Pong(*nonce),
-        Ok(_) => Answer::None,
-        Err(e) => match e.reaction() {
-            Reaction::ErrorAndStay(code) => {
-                let mut text = ShortText::default();
-                let _ = write!(text, "{e}");
-                Answer::Error(code, text)
-            }
-            _ => Answer::None,
-        },
-    }
-}
-
 /// The plaintext length of a WELCOME (type byte and body).
 pub(crate) fn welcome_plaintext_len(w: &crate::handshake::Welcome<'_>) -> Option<usize> {
     Some(
@@ -132,7 +106,7 @@ pub(crate) fn welcome_plaintext_len(w: &crate::handshake::Welcome<'_>) -> Option
 /// Decodes the WELCOME whose plaintext of `len` bytes is still in the
 /// receive buffer, where the record layer decrypted it.
 pub(crate) fn welcome_in(rx: &[u8], len: usize) -> Option<crate::handshake::Welcome<'_>> {
-    let start = crate::record::HEADER_LEN + crate::record::IV_LEN;
+    let start = crate::record::PLAINTEXT_AT;
     match Message::decode(rx.get(start..start + len)?) {
         Ok(Message::Welcome {
             nick,

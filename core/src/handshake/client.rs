@@ -161,7 +161,7 @@ impl ClientExpectAuth {
             identity,
             nick: config.nick,
         };
-        let n = self.session.seal(&hello, rng, out)?;
+        let n = self.session.seal_any(&hello, rng, out)?;
         Ok((
             ClientExpectWelcome {
                 session: self.session,

@@ -11,7 +11,9 @@
 //! ServerExpectMagic::read_magic <-- CLIENT_KEY --
 //! ServerExpectKey::read_client_key -- SERVER_AUTH --> ClientExpectAuth::read_server_auth
 //! ServerExpectHello::read_client_hello <-- CLIENT_HELLO --
-//!   => Session + nick (server sends WELCOME)  --> ClientExpectWelcome::read_welcome => Session
+//!   => Admitted + nick
+//! Admitted::welcome => Session  -- WELCOME -->  ClientExpectWelcome::read_welcome => Session
+//! (or Admitted::refuse          -- ERROR, CLOSE -->)
 //! ```
 //!
 //! Random draws, in order (tests replay them): the server draws its exponent in
@@ -25,8 +27,8 @@ pub use client::{
     ClientConfig, ClientExpectAuth, ClientExpectDh, ClientExpectWelcome, ClientHandshake, Welcome,
 };
 pub use server::{
-    ClientHello, Farewell, HelloOutcome, ServerExpectHello, ServerExpectKey, ServerExpectMagic,
-    ServerHandshake,
+    Admitted, ClientHello, Farewell, HelloOutcome, ServerExpectHello, ServerExpectKey,
+    ServerExpectMagic, ServerHandshake,
 };
 
 use crate::dh::{DH_MSG_LEN, LEN_PK};

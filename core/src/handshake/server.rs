@@ -11,7 +11,7 @@ use crate::group::Group;
 use crate::identity::{IdentityKey, PublicKey, CLIENT_AUTH_CONTEXT, SERVER_AUTH_CONTEXT};
 use crate::kdf::{self, Transcript, TRANSCRIPT_LEN};
 use crate::message::{msg_type, Message, MessageError};
-use crate::session::{Role, SendHalf, Session};
+use crate::session::{Role, SendHalf, Session, SessionInfo};
 
 /// The start of a server handshake: draws the exponent and writes
 /// SERVER_HELLO.
@@ -115,7 +115,7 @@ impl ServerExpectKey {
             server_key: &server_key,
             signature: &signature,
         };
-        let n = session.seal(&auth, rng, out)?;
+        let n = session.seal_any(&auth, rng, out)?;
         Ok((ServerExpectHello { session, th }, n))
     }
 }
@@ -143,8 +143,9 @@ pub struct ClientHello<'a> {
 #[derive(Debug)]
 pub enum HelloOutcome<'r> {
     /// The client is authenticated and admitted: the server now sends WELCOME
-    /// (or ERROR 8 then CLOSE when it is full).
-    Accepted(Session, ClientHello<'r>),
+    /// ([`Admitted::welcome`]) or refuses it ([`Admitted::refuse`], e.g.
+    /// ERROR 8 then CLOSE when it is full).
+    Accepted(Admitted, ClientHello<'r>),
     /// The CLIENT_HELLO is refused: send the [`Farewell`] (ERROR, CLOSE) and
     /// close.
     Refused(Farewell, Refusal),
@@ -192,9 +193,67 @@ impl ServerExpectHello {
         }
         self.session.set_peer_key(client_key);
         Ok(HelloOutcome::Accepted(
-            self.session,
+            Admitted {
+                session: self.session,
+            },
             ClientHello { nick, client_key },
         ))
+    }
+}
+
+/// An authenticated client that has not been welcomed yet. Its only ways on
+/// are [`Admitted::welcome`], which yields the [`Session`], and
+/// [`Admitted::refuse`], which ends it: no chat message can be sealed or
+/// opened before WELCOME.
+#[derive(Debug)]
+pub struct Admitted {
+    session: Session,
+}
+
+impl Admitted {
+    /// What can be shown about the session (fingerprint, client key).
+    pub fn info(&self) -> &SessionInfo {
+        self.session.info()
+    }
+
+    /// Writes WELCOME (the assigned `nick`, the server's name and MOTD) as a
+    /// record into `out` and yields the session; returns the bytes written.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOutgoing`] for a nick that breaks the nick rule or a
+    /// server name over 255 bytes; [`Error::Record`] with `BufferTooSmall`
+    /// for a short `out`. The admission is then spent: close the connection.
+    pub fn welcome<R: CryptoRng + ?Sized>(
+        mut self,
+        nick: &str,
+        server_name: &str,
+        motd: &str,
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Result<(Session, usize), Error> {
+        let welcome = Message::Welcome {
+            nick,
+            server_name,
+            motd,
+        };
+        let n = self.session.seal_any(&welcome, rng, out)?;
+        Ok((self.session, n))
+    }
+
+    /// Refuses the client: writes ERROR (the refusal's code and text) and
+    /// then CLOSE as two records into `out`; returns the bytes written. A
+    /// full server refuses with [`Refusal::ServerBusy`] (ERROR 8).
+    ///
+    /// # Errors
+    /// [`Error::Record`] with `BufferTooSmall` if `out` cannot hold both
+    /// records.
+    pub fn refuse<R: CryptoRng + ?Sized>(
+        self,
+        refusal: &Refusal,
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        Farewell::from(self.session).write(refusal, rng, out)
     }
 }
 
@@ -222,13 +281,8 @@ impl Farewell {
     }
 
     /// Writes ERROR with `code` and `text`, then CLOSE with the same text,
-    /// as two records into `out`; returns the bytes written. For a server
-    /// that turns away an authenticated client (ERROR 8 when it is full).
-    ///
-    /// # Errors
-    /// [`Error::Record`] with `BufferTooSmall` if `out` cannot hold both;
-    /// [`Error::InvalidOutgoing`] for a text over the body limit.
-    pub fn write_error<R: CryptoRng + ?Sized>(
+    /// as two records into `out`; returns the bytes written.
+    fn write_error<R: CryptoRng + ?Sized>(
         mut self,
         code: u16,
         text: &str,
@@ -247,7 +301,6 @@ impl Farewell {
 }
 
 impl From<Session> for Farewell {
-    /// What is left of an accepted session that the server turns away.
     fn from(session: Session) -> Self {
         let (send, _, _) = session.split();
         Self { send }

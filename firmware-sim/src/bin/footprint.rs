@@ -78,19 +78,11 @@ fn bench(
         rng,
         &mut b[..],
     )?;
-    let mut server = match server.read_client_hello(&mut b[..n], &mut AdmitAll)? {
+    let admitted = match server.read_client_hello(&mut b[..n], &mut AdmitAll)? {
         HelloOutcome::Accepted(s, _) => s,
         HelloOutcome::Refused(..) => return Err(dhchat_core::Error::PeerClosed),
     };
-    let n = server.seal(
-        &Message::Welcome {
-            nick: "bench",
-            server_name: "",
-            motd: "",
-        },
-        rng,
-        &mut a[..],
-    )?;
+    let (mut server, n) = admitted.welcome("bench", "", "", rng, &mut a[..])?;
     let (mut client, _) = client.read_welcome(&mut a[..n])?;
 
     // One 1 KiB record each way, client side.
@@ -104,7 +96,7 @@ fn bench(
         &mut b[..],
     )?;
     let seal = clock::ticks() - t;
-    server.open(&mut b[..n])?;
+    server.open(&mut b[..n])?.message?;
     let msg = ChatMessage {
         time_ms: 0,
         history: false,
@@ -115,7 +107,7 @@ fn bench(
     };
     let n = server.seal(&Message::Message(msg), rng, &mut a[..])?;
     let t = clock::ticks();
-    client.open(&mut a[..n])?;
+    client.open(&mut a[..n])?.message?;
     let open = clock::ticks() - t;
     Ok([keygen, shared, seal, open])
 }

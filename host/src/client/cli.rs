@@ -60,6 +60,13 @@ pub struct Cli {
     /// Identity key file (create one with `dhchat-client keygen FILE`).
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Smallest DH group accepted, in bits (2048, 3072 or 4096); a server
+    /// offering a smaller one is refused before anything is sent.
+    #[arg(long, value_name = "BITS", default_value_t = 2048,
+          value_parser = clap::builder::TypedValueParser::map(
+              clap::builder::PossibleValuesParser::new(["2048", "3072", "4096"]),
+              |s: String| s.parse::<u32>().unwrap_or(2048)))]
+    pub min_group_bits: u32,
 }
 
 /// Subcommands.

@@ -96,7 +96,9 @@ pub fn kind_of(e: &Error) -> Kind {
         Error::Record(RecordError::BufferTooSmall) => Kind::Local,
         Error::Record(_) => Kind::RecordAuth,
         Error::RefusedByServer { .. } | Error::Refused(_) => Kind::Refused,
-        Error::InvalidOutgoing(_) | Error::WrongDirection(_) => Kind::Local,
+        Error::InvalidOutgoing(_) | Error::WrongDirection(_) | Error::HandshakeType(_) => {
+            Kind::Local
+        }
         _ => Kind::Connection,
     }
 }

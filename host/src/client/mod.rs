@@ -144,7 +144,15 @@ async fn run(cli: Cli, offset: UtcOffset) -> Result<(), Failure> {
         }
     };
     let interactive = !cli.batch && std::io::stdin().is_terminal();
-    let est = establish(&target, &nick, identity.as_ref(), &policy, interactive).await?;
+    let est = establish(
+        &target,
+        &nick,
+        identity.as_ref(),
+        cli.min_group_bits,
+        &policy,
+        interactive,
+    )
+    .await?;
     let welcome = est.welcome.clone();
     let running = session::spawn(est);
     if interactive {
@@ -161,11 +169,12 @@ async fn establish(
     target: &Target,
     nick: &str,
     identity: Option<&IdentityKey>,
+    min_group_bits: u32,
     policy: &TrustPolicy,
     interactive: bool,
 ) -> Result<Established, Failure> {
     let mut trust = HostTrust::new(policy.clone(), target)?;
-    match session::connect(target, nick, identity, &mut trust).await {
+    match session::connect(target, nick, identity, min_group_bits, &mut trust).await {
         Ok(est) => Ok(est),
         Err(ConnectError::UnknownKey(key, failure)) if interactive => {
             let TrustPolicy::KnownHosts { path, .. } = policy else {
@@ -192,7 +201,7 @@ async fn establish(
                 path.display()
             );
             let mut trust = HostTrust::new(policy.clone(), target)?;
-            session::connect(target, nick, identity, &mut trust)
+            session::connect(target, nick, identity, min_group_bits, &mut trust)
                 .await
                 .map_err(ConnectError::into_failure)
         }

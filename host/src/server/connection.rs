@@ -6,11 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dhchat_core::driver::asynch;
-use dhchat_core::handshake::Farewell;
-use dhchat_core::message::error_code as code;
+use dhchat_core::driver::{asynch, Buffers};
+use dhchat_core::error::Refusal;
 use dhchat_core::record::MAX_RECORD;
-use dhchat_core::Session;
+use dhchat_core::ServerConnection;
 use tokio::net::TcpStream;
 
 use super::bus::{Bus, ClientId, RegisterError, Registered};
@@ -86,7 +85,7 @@ pub async fn serve(
 struct Welcomed {
     reg: Registered,
     io: FromTokio<TcpStream>,
-    session: Session,
+    conn: ServerConnection,
     rng: HostRng,
 }
 
@@ -100,7 +99,7 @@ async fn welcome_or_refuse(
 ) -> Option<Welcomed> {
     let Accepted {
         mut io,
-        session,
+        mut conn,
         nick,
         client_key: _,
         mut rng,
@@ -112,20 +111,11 @@ async fn welcome_or_refuse(
         motd: settings.motd.clone(),
     };
     match services.bus.register(&nick, &welcome) {
-        Ok(reg) => Some(Welcomed {
-            reg,
-            io,
-            session,
-            rng,
-        }),
+        Ok(reg) => Some(Welcomed { reg, io, conn, rng }),
         Err(RegisterError::Busy) => {
             tracing::warn!(%peer, "refused: server busy (--max-clients {})", settings.max_clients);
             let mut buf = vec![0u8; 2 * MAX_RECORD];
-            let farewell = Farewell::from(session);
-            let text = "server is full, try again later";
-            let len = farewell
-                .write_error(code::SERVER_BUSY, text, &mut rng, &mut buf)
-                .ok()?;
+            let len = conn.refuse(&Refusal::ServerBusy, &mut rng, &mut buf).ok()?;
             let bytes = buf.get(..len).unwrap_or(&[]);
             let _ =
                 tokio::time::timeout(FAREWELL_TIMEOUT, asynch::send_bytes(&mut io, bytes)).await;
@@ -138,10 +128,10 @@ async fn welcome_or_refuse(
 /// (or the hub tells it to end); returns why it ended.
 async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
     let Welcomed {
-        reg,
-        io,
-        session,
-        rng,
+        mut reg,
+        mut io,
+        mut conn,
+        mut rng,
     } = welcomed;
     // Every client starts in #lobby: a member, with the lobby's history
     // queued after WELCOME, before WELCOME is written (so a client that has
@@ -149,8 +139,29 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
     if services.bus.join(reg.id, LOBBY).await.is_err() {
         return Disconnect::HistoryGone;
     }
+    // The bus queued WELCOME first; only the admitted connection seals it,
+    // and it is written before the writer task starts.
+    let mut buf = vec![0u8; MAX_RECORD];
+    let welcomed = match reg.rx.try_recv() {
+        Ok(Event::Welcome {
+            nick,
+            server_name,
+            motd,
+        }) => conn.welcome(&nick, &server_name, &motd, &mut rng, &mut buf),
+        _ => return Disconnect::WriterFailed,
+    };
+    let sent = match welcomed {
+        Ok(n) => asynch::send_bytes(&mut io, buf.get(..n).unwrap_or(&[])).await,
+        Err(e) => return Disconnect::Protocol(e),
+    };
+    if let Err(e) = sent {
+        return Disconnect::WriteFailed(e.to_string());
+    }
+    let Some((send, reader, _info)) = conn.split() else {
+        return Disconnect::WriterFailed;
+    };
     let (rd, wr) = io.into_inner().into_split();
-    let (send, recv, _info) = session.split();
+    let receiver = asynch::Receiver::new(FromTokio::new(rd), reader, Box::new(Buffers::new()));
     let mut writer = tokio::spawn(write_loop(wr, send, rng, reg.rx));
     let cx = Context {
         member: reg.id,
@@ -159,7 +170,7 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
         log_messages: services.settings.log_messages,
     };
     let end = tokio::select! {
-        end = read_loop(&cx, &services.settings.reader, recv, FromTokio::new(rd)) => end,
+        end = read_loop(&cx, &services.settings.reader, receiver) => end,
         w = &mut writer => w.unwrap_or(Disconnect::WriterFailed),
         () = reg.kill.notified() => Disconnect::TooSlow,
     };

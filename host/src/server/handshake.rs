@@ -11,7 +11,7 @@ use dhchat_core::driver::{Buffers, DriverError};
 use dhchat_core::error::Error;
 use dhchat_core::group::Group;
 use dhchat_core::identity::{IdentityKey, PublicKey};
-use dhchat_core::Session;
+use dhchat_core::ServerConnection;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -44,8 +44,8 @@ pub struct Handshaker {
 pub struct Accepted {
     /// The stream.
     pub io: FromTokio<TcpStream>,
-    /// The session.
-    pub session: Session,
+    /// The admitted connection: it sends WELCOME or a refusal next.
+    pub conn: ServerConnection,
     /// The nick the client asked for (valid).
     pub nick: String,
     /// Its identity key, if it presented one.
@@ -54,9 +54,10 @@ pub struct Accepted {
     pub rng: HostRng,
 }
 
-/// The result of the core's handshake, before it is logged: the session,
-/// the nick and key of the CLIENT_HELLO, the RNG.
-type Outcome = Result<(Session, String, Option<PublicKey>, HostRng), DriverError<std::io::Error>>;
+/// The result of the core's handshake, before it is logged: the admitted
+/// connection, the nick and key of the CLIENT_HELLO, the RNG.
+type Outcome =
+    Result<(ServerConnection, String, Option<PublicKey>, HostRng), DriverError<std::io::Error>>;
 
 impl Handshaker {
     /// A handshaker with `settings.max_handshakes` slots.
@@ -124,19 +125,19 @@ impl Handshaker {
                 tracing::info!(%peer, "handshake failed: {e}");
                 None
             }
-            Ok(Ok((session, nick, client_key, rng))) => {
+            Ok(Ok((conn, nick, client_key, rng))) => {
                 let key_text = client_key.map_or_else(|| "anonymous".to_owned(), |k| k.to_string());
                 tracing::info!(
                     %peer,
                     group = %self.settings.group,
                     client_key = %key_text,
-                    fingerprint = %session.fingerprint(),
+                    fingerprint = %conn.info().map(|i| i.fingerprint.to_string()).unwrap_or_default(),
                     nick = %nick,
                     "handshake complete"
                 );
                 Some(Accepted {
                     io,
-                    session,
+                    conn,
                     nick,
                     client_key,
                     rng,
@@ -159,6 +160,6 @@ impl Handshaker {
             &mut bufs,
         )
         .await
-        .map(|(session, hello, rng)| (session, hello.nick.to_owned(), hello.client_key, rng))
+        .map(|(conn, hello, rng)| (conn, hello.nick.to_owned(), hello.client_key, rng))
     }
 }

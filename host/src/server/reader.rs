@@ -4,12 +4,9 @@
 
 use std::time::Duration;
 
-use dhchat_core::driver::{asynch, DriverError};
-use dhchat_core::error::{Error, Reaction};
-use dhchat_core::message::error_code as code;
-use dhchat_core::message::{msg_type, Message};
-use dhchat_core::record::MAX_RECORD;
-use dhchat_core::session::RecvHalf;
+use dhchat_core::driver::{asynch, Buffers, DriverError};
+use dhchat_core::error::{code, Error, Reaction};
+use dhchat_core::{Received, Reply};
 use tokio::net::tcp::OwnedReadHalf;
 
 use super::commands::{self, Context};
@@ -30,70 +27,43 @@ pub struct Limits {
     pub burst: u32,
 }
 
-/// What PROTOCOL.md section 6 says to do about a record that did not open to
-/// a message.
-enum Rejected {
-    /// Answer with ERROR (this code, this text); the session stays.
-    Answer(u16, String),
-    /// Drop it without a word.
-    Skip,
-    /// End the session.
-    End(Disconnect),
-}
-
-/// Opens one record with the session's receiving half.
-fn open_record<'r>(recv: &mut RecvHalf, record: &'r mut [u8]) -> Result<Message<'r>, Rejected> {
-    recv.open(record).map_err(|e| match e.reaction() {
-        Reaction::ErrorAndStay(c) => Rejected::Answer(c, e.to_string()),
-        Reaction::Stop => Rejected::End(Disconnect::Stopped),
-        Reaction::CloseSilently | Reaction::ErrorThenClose(_) => {
-            Rejected::End(Disconnect::Protocol(e))
-        }
-        Reaction::Ignore | Reaction::Local => Rejected::Skip,
-    })
-}
-
-/// Types never answered with ERROR, not even ERROR 7 (PROTOCOL.md
-/// section 6).
-fn never_answered(t: u8) -> bool {
-    matches!(t, msg_type::ERROR | msg_type::PONG | msg_type::CLOSE)
-}
+/// The reading end of a session: the socket's read half and the core's
+/// cancel-safe receiver over it.
+pub type Receiver = asynch::Receiver<FromTokio<OwnedReadHalf>, Box<Buffers>>;
 
 /// Reads and acts on the client's records until the session ends; returns
-/// why it ended.
-pub async fn read_loop(
-    cx: &Context<'_>,
-    limits: &Limits,
-    mut recv: RecvHalf,
-    mut io: FromTokio<OwnedReadHalf>,
-) -> Disconnect {
+/// why it ended. Opening a record yields the reply PROTOCOL.md section 6
+/// prescribes (PONG, or ERROR for a broken rule); the rate limit wraps it:
+/// with no token left, ERROR 7 replaces it and the message is not acted on.
+pub async fn read_loop(cx: &Context<'_>, limits: &Limits, mut rx: Receiver) -> Disconnect {
     let mut bucket = TokenBucket::new(limits.rate, limits.burst);
-    let mut buf = vec![0u8; MAX_RECORD];
     loop {
-        let record = match read_or_ping(cx, limits.idle, &mut io, &mut buf).await {
+        let received = match read_or_ping(cx, limits.idle, &mut rx).await {
             Ok(r) => r,
             Err(end) => return end,
         };
-        let msg = match open_record(&mut recv, record) {
-            Ok(m) => m,
-            Err(Rejected::Answer(c, text)) => {
-                if bucket.take() {
-                    cx.error(c, text);
-                } else {
-                    cx.error(code::RATE_LIMITED, "rate limited".to_owned());
-                }
-                continue;
-            }
-            Err(Rejected::Skip) => continue,
-            Err(Rejected::End(end)) => return end,
-        };
-        if !never_answered(msg.msg_type()) && !bucket.take() {
+        if received.is_answerable() && !bucket.take() {
             cx.error(
                 code::RATE_LIMITED,
                 format!("rate limited: at most {} messages per second", limits.rate),
             );
             continue;
         }
+        match received.reply {
+            Some(Reply::Pong(nonce)) => cx.reply(Event::Pong(nonce)),
+            Some(Reply::Error { code, text }) => cx.error(code, text.as_str().to_owned()),
+            None => {}
+        }
+        let msg = match received.message {
+            Ok(m) => m,
+            Err(e) => match e.reaction() {
+                Reaction::Stop => return Disconnect::Stopped,
+                Reaction::CloseSilently | Reaction::ErrorThenClose(_) => {
+                    return Disconnect::Protocol(e)
+                }
+                Reaction::ErrorAndStay(_) | Reaction::Ignore | Reaction::Local => continue,
+            },
+        };
         if let Err(end) = commands::apply(cx, msg).await {
             return end;
         }
@@ -102,14 +72,13 @@ pub async fn read_loop(
 
 /// Reads the next record; after `idle` without one, sends PING, and after
 /// another `idle`, gives up.
-async fn read_or_ping<'b>(
+async fn read_or_ping<'r>(
     cx: &Context<'_>,
     idle: Duration,
-    io: &mut FromTokio<OwnedReadHalf>,
-    buf: &'b mut [u8],
-) -> Result<&'b mut [u8], Disconnect> {
+    rx: &'r mut Receiver,
+) -> Result<Received<'r>, Disconnect> {
     let mut pinged = false;
-    let fut = asynch::read_record(io, buf);
+    let fut = rx.recv();
     tokio::pin!(fut);
     let read = loop {
         tokio::select! {

@@ -7,7 +7,6 @@ mod close;
 mod join;
 mod nick;
 mod part;
-mod ping;
 mod report;
 mod say;
 mod who;
@@ -57,8 +56,8 @@ pub async fn apply(cx: &Context<'_>, msg: Message<'_>) -> Result<(), Disconnect>
         Message::Part { room } => part::apply(cx, room),
         Message::Nick { nick } => nick::apply(cx, nick),
         Message::Who { room } => who::apply(cx, room),
-        Message::Ping { nonce } => ping::apply(cx, nonce),
-        Message::Pong { .. } => Ok(()),
+        // PONG to a PING is the core's reply, queued by the reader.
+        Message::Ping { .. } | Message::Pong { .. } => Ok(()),
         Message::Error { code, text } => report::apply(cx, code, text),
         Message::Close { reason } => close::apply(reason),
         // RecvHalf::open refuses every other type as out of place.

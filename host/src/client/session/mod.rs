@@ -1,0 +1,125 @@
+//! The network side, independent of presentation: the handshake through the
+//! core's async driver ([`connect`], with the trust decision of [`trust`]),
+//! then two tasks ([`tasks`]) that own the connection's halves, turn received
+//! messages into [`Event`]s (owned values) and send the [`Action`]s they are
+//! given.
+//!
+//! The reader task owns the core's cancel-safe receiving half; the writer
+//! owns the sending half. The core decides the replies of PROTOCOL.md
+//! section 6 (PONG to PING, ERROR to a bad message); the reader hands them to
+//! the writer.
+
+mod connect;
+mod tasks;
+mod trust;
+
+use std::time::Duration;
+
+pub use connect::{connect, ConnectError, Established};
+pub use tasks::{spawn, Running};
+pub use trust::{HostTrust, TrustPolicy};
+
+use crate::client::exit::Failure;
+
+/// How long connecting and the handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Something to send to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// SAY to a room or `@nick`.
+    Say {
+        /// Room or `@nick`.
+        target: String,
+        /// Text.
+        text: String,
+    },
+    /// JOIN.
+    Join(String),
+    /// PART.
+    Part(String),
+    /// NICK.
+    Nick(String),
+    /// WHO.
+    Who(String),
+    /// CLOSE with this reason; the session ends.
+    Close(String),
+}
+
+impl Action {
+    /// The message that carries this action.
+    pub fn message(&self) -> dhchat_core::message::Message<'_> {
+        use dhchat_core::message::Message;
+        match self {
+            Action::Say { target, text } => Message::Say { room: target, text },
+            Action::Join(room) => Message::Join { room },
+            Action::Part(room) => Message::Part { room },
+            Action::Nick(nick) => Message::Nick { nick },
+            Action::Who(room) => Message::Who { room },
+            Action::Close(reason) => Message::Close { reason },
+        }
+    }
+}
+
+/// What WELCOME said, and the session's facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WelcomeInfo {
+    /// The nick the server assigned.
+    pub nick: String,
+    /// The server's name.
+    pub server_name: String,
+    /// Message of the day.
+    pub motd: String,
+    /// The server's key, `ed25519:...`.
+    pub server_key: String,
+    /// The session fingerprint, `xxxx-xxxx-...`.
+    pub fingerprint: String,
+}
+
+/// A chat message as received (owned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLine {
+    /// Server time in ms since the epoch.
+    pub time_ms: u64,
+    /// Sender.
+    pub from: String,
+    /// Room, or `@nick` for a direct message.
+    pub room: String,
+    /// Text.
+    pub text: String,
+    /// Replayed from history.
+    pub history: bool,
+    /// From an unauthenticated legacy client.
+    pub legacy: bool,
+}
+
+/// Something that happened on the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A MESSAGE.
+    Message(ChatLine),
+    /// A NOTICE (or a local remark about the connection).
+    Notice(String),
+    /// A complete roster (however many ROSTER records it took).
+    Roster {
+        /// Room.
+        room: String,
+        /// Members.
+        nicks: Vec<String>,
+    },
+    /// An ERROR from the server.
+    Error {
+        /// Code.
+        code: u16,
+        /// Text.
+        text: String,
+    },
+    /// The session is over (the last event): the server's CLOSE reason or
+    /// what went wrong, and the failure if it was not a clean end.
+    Ended {
+        /// Why.
+        reason: String,
+        /// The failure, `None` for a server CLOSE after our own CLOSE.
+        failure: Option<Failure>,
+    },
+}

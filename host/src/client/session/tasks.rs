@@ -1,0 +1,217 @@
+//! The two tasks of a running session: the reader owns the core's
+//! cancel-safe receiving half and turns records into [`Event`]s; the writer
+//! owns the sending half and sends [`Action`]s and the replies the core
+//! prescribes (handed over by the reader).
+
+use std::time::Duration;
+
+use dhchat_core::message::Message;
+use dhchat_core::names::Escaped;
+use dhchat_core::{Reaction, Reply};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::connect::{Established, RecvSide, SendSide};
+use super::{Action, ChatLine, Event};
+use crate::client::exit::{self, Failure, Kind};
+
+/// The handles of a running session.
+#[derive(Debug)]
+pub struct Running {
+    /// Where to send actions; [`Action::Close`] ends the session.
+    pub actions: mpsc::UnboundedSender<Action>,
+    /// Where events arrive; [`Event::Ended`] is the last one.
+    pub events: mpsc::UnboundedReceiver<Event>,
+    /// The writer task: it finishes once CLOSE has been sent.
+    pub writer: JoinHandle<()>,
+}
+
+impl Running {
+    /// Sends CLOSE, then waits (bounded) until the server has closed the
+    /// connection, so that everything sent before was received. Events that
+    /// arrive meanwhile are passed to `on_event`.
+    pub async fn close(mut self, reason: &str, mut on_event: impl FnMut(Event)) {
+        let _ = self.actions.send(Action::Close(reason.to_string()));
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            let _ = (&mut self.writer).await;
+            while let Some(ev) = self.events.recv().await {
+                if matches!(ev, Event::Ended { .. }) {
+                    break;
+                }
+                on_event(ev);
+            }
+        })
+        .await;
+    }
+}
+
+/// Starts the reader and writer tasks of an established session.
+pub fn spawn(est: Established) -> Running {
+    let Established { send, recv, .. } = est;
+    let (action_tx, action_rx) = mpsc::unbounded_channel();
+    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let (reply_tx, reply_rx) = mpsc::unbounded_channel();
+    tokio::spawn(reader(recv, event_tx.clone(), reply_tx));
+    let writer = tokio::spawn(writer(send, action_rx, reply_rx, event_tx));
+    Running {
+        actions: action_tx,
+        events: event_rx,
+        writer,
+    }
+}
+
+/// The failure a fatal receive error ends the client with.
+fn ended(f: Failure) -> Event {
+    Event::Ended {
+        reason: f.message.clone(),
+        failure: Some(f),
+    }
+}
+
+async fn reader(
+    mut recv: RecvSide,
+    events: mpsc::UnboundedSender<Event>,
+    replies: mpsc::UnboundedSender<Reply>,
+) {
+    let mut rosters: Vec<(String, Vec<String>)> = Vec::new();
+    let mut last_error: Option<(u16, String)> = None;
+    let end = loop {
+        let received = match recv.recv().await {
+            Ok(r) => r,
+            Err(dhchat_core::driver::DriverError::Io(e)) => {
+                break ended(Failure::new(
+                    Kind::Connection,
+                    format!("the connection failed: {e}"),
+                ))
+            }
+            Err(dhchat_core::driver::DriverError::Protocol(e)) => {
+                break ended(exit::from_error(&e))
+            }
+        };
+        if let Some(reply) = received.reply {
+            let _ = replies.send(reply);
+        }
+        let msg = match received.message {
+            Ok(m) => m,
+            Err(e) => match e.reaction() {
+                Reaction::ErrorAndStay(_) => {
+                    let _ = events.send(Event::Notice(format!(
+                        "ignored a message from the server that breaks the protocol: {e}"
+                    )));
+                    continue;
+                }
+                _ if !e.is_fatal() => continue,
+                _ => break ended(exit::from_error(&e)),
+            },
+        };
+        let error_before = last_error.take();
+        let event = match msg {
+            Message::Message(c) => Event::Message(ChatLine {
+                time_ms: c.time_ms,
+                from: c.from.to_string(),
+                room: c.room.to_string(),
+                text: c.text.to_string(),
+                history: c.history,
+                legacy: c.legacy,
+            }),
+            Message::Notice { text } => Event::Notice(text.to_string()),
+            Message::Roster { room, more, nicks } => {
+                let i = match rosters.iter().position(|(r, _)| r == room) {
+                    Some(i) => i,
+                    None => {
+                        rosters.push((room.to_string(), Vec::new()));
+                        rosters.len() - 1
+                    }
+                };
+                rosters[i].1.extend(nicks.iter().map(str::to_string));
+                if more {
+                    continue;
+                }
+                let (room, nicks) = rosters.remove(i);
+                Event::Roster { room, nicks }
+            }
+            Message::Error { code, text } => {
+                last_error = Some((code, text.to_string()));
+                Event::Error {
+                    code,
+                    text: text.to_string(),
+                }
+            }
+            Message::Close { reason } => {
+                let failure = match error_before {
+                    Some((code, text)) => Failure::new(
+                        Kind::Refused,
+                        format!(
+                            "the server refused this client and closed the session (error {code}: {})",
+                            Escaped(&text)
+                        ),
+                    ),
+                    None if reason.is_empty() => {
+                        Failure::new(Kind::Connection, "the server closed the session")
+                    }
+                    None => Failure::new(
+                        Kind::Connection,
+                        format!("the server closed the session: {}", Escaped(reason)),
+                    ),
+                };
+                break Event::Ended {
+                    reason: reason.to_string(),
+                    failure: Some(failure),
+                };
+            }
+            // PING (answered by the core's reply), PONG: nothing to show.
+            _ => {
+                last_error = error_before;
+                continue;
+            }
+        };
+        if events.send(event).is_err() {
+            return;
+        }
+    };
+    let _ = events.send(end);
+}
+
+async fn writer(
+    mut send: SendSide,
+    mut actions: mpsc::UnboundedReceiver<Action>,
+    mut replies: mpsc::UnboundedReceiver<Reply>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    loop {
+        let (action, closing) = tokio::select! {
+            biased;
+            r = replies.recv() => match r {
+                Some(reply) => (Outgoing::Reply(reply), false),
+                None => return, // the reader ended: the session is over
+            },
+            a = actions.recv() => match a {
+                Some(Action::Close(reason)) => (Outgoing::Action(Action::Close(reason)), true),
+                None => (Outgoing::Action(Action::Close(String::new())), true),
+                Some(a) => (Outgoing::Action(a), false),
+            },
+        };
+        let sent = match &action {
+            Outgoing::Reply(r) => send.send_reply(r).await,
+            Outgoing::Action(a) => send.send(&a.message()).await,
+        };
+        match sent {
+            Ok(()) => {}
+            Err(e) if e.is_fatal() => return,
+            Err(e) => {
+                let _ = events.send(Event::Notice(format!("not sent: {e}")));
+            }
+        }
+        if closing {
+            let _ = send.io_mut().inner_mut().shutdown().await;
+            return;
+        }
+    }
+}
+
+/// What the writer sends next.
+enum Outgoing {
+    Reply(Reply),
+    Action(Action),
+}
