@@ -151,7 +151,7 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
     }
     let (rd, wr) = io.into_inner().into_split();
     let (send, recv, _info) = session.split();
-    let mut writer = tokio::spawn(write_loop(wr, send, rng, reg.rx));
+    let mut writer = tokio::spawn(write_loop(wr, send, rng, reg.rx, reg.bytes));
     let cx = Context {
         member: reg.id,
         hub: &services.hub,

@@ -29,6 +29,8 @@
 //! | [`bus`] | the message-bus interface ([`bus::Bus`], [`bus::Fanout`]) |
 //! | [`local_bus`] | the first bus: SQLite history in front of the hub |
 //! | [`rooms`] | clients, nicks, rooms, fan-out to bounded queues |
+//! | [`queue_bytes`] | the byte budget of the send queues, per client and in all |
+//! | [`loglimit`] | lines per second of one kind of log line, with the count left out |
 //! | [`event`] | the owned values queued for a client's writer |
 //! | [`history`] | the SQLite history thread (store before relay) |
 //! | [`ratelimit`] | the per-client token bucket |
@@ -51,6 +53,8 @@ pub mod handshake;
 pub mod history;
 pub mod listener;
 pub mod local_bus;
+pub mod loglimit;
+pub mod queue_bytes;
 pub mod ratelimit;
 pub mod reader;
 pub mod rooms;
@@ -117,8 +121,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         server_key = %key,
         group = %args.group,
         max_clients = args.max_clients,
-        max_handshakes = settings.handshake.max_handshakes,
+        dh_workers = settings.handshake.cpu_permits,
         max_pending = settings.gate.max_pending,
+        max_pending_per_ip = settings.gate.max_pending_per_ip,
         authorized_keys = admission.restricted().then(|| admission.key_count()),
         "dhchat server started"
     );
