@@ -53,6 +53,13 @@ impl TestServer {
     /// Starts a server on 127.0.0.1:0 with the given data directory (which
     /// the caller keeps, e.g. to restart on it).
     pub fn start_in(data_dir: &Path, args: &[&str]) -> TestServer {
+        // The server refuses a data directory others can access; temporary
+        // directories are made 0755.
+        if data_dir.is_dir() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+                .expect("chmod 700 the data directory");
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_dhchat-server"))
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -128,6 +135,11 @@ impl TestServer {
         }
         let _ = self.child.kill();
         self.child.wait().expect("wait")
+    }
+
+    /// The server's process id (for /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// True while the process runs.

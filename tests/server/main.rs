@@ -8,6 +8,7 @@
 mod common;
 mod support;
 
+mod abuse;
 mod admission;
 mod history;
 mod limits;

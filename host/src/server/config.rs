@@ -163,6 +163,15 @@ fn parse_group(s: &str) -> Result<Group, String> {
         .ok_or_else(|| format!("unknown group {s:?}: use ffdhe2048, ffdhe3072 or ffdhe4096"))
 }
 
+/// The most bytes `--name` and `--motd` may take together: WELCOME's body
+/// ([`MAX_BODY`](dhchat_core::message::MAX_BODY)) less the longest nick and
+/// the length prefixes.
+pub const MAX_WELCOME_TEXT: usize =
+    dhchat_core::message::MAX_BODY - (1 + dhchat_core::names::MAX_NICK) - 1 - 2;
+
+/// The most bytes of `--name` (a `str8` in WELCOME).
+pub const MAX_NAME: usize = 255;
+
 /// The arguments, split by the layer that needs them.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -179,6 +188,35 @@ pub struct Settings {
 }
 
 impl Args {
+    /// Checks what clap cannot: that WELCOME with `--name` and `--motd` fits
+    /// a record for every nick a client may get.
+    ///
+    /// # Errors
+    /// A message naming the flag and the limit (the server exits 2).
+    pub fn check(&self) -> Result<(), String> {
+        use dhchat_core::message::Message;
+        if self.name.len() > MAX_NAME {
+            return Err(format!(
+                "--name is {} bytes; WELCOME allows at most {MAX_NAME}",
+                self.name.len()
+            ));
+        }
+        let nick = "n".repeat(dhchat_core::names::MAX_NICK);
+        let welcome = Message::Welcome {
+            nick: &nick,
+            server_name: &self.name,
+            motd: &self.motd,
+        };
+        let mut buf = vec![0u8; dhchat_core::record::MAX_PLAINTEXT];
+        welcome.encode(&mut buf).map(|_| ()).map_err(|e| {
+            format!(
+                "--name and --motd are {} bytes together; WELCOME allows at most \
+                 {MAX_WELCOME_TEXT} ({e})",
+                self.name.len() + self.motd.len()
+            )
+        })
+    }
+
     /// The settings of each layer, defaults filled in from the core count.
     pub fn settings(&self) -> Settings {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use dhchat_core::driver::asynch;
 use dhchat_core::handshake::Farewell;
+use dhchat_core::identity::PublicKey;
 use dhchat_core::message::error_code as code;
 use dhchat_core::record::MAX_RECORD;
 use dhchat_core::Session;
@@ -88,7 +89,12 @@ struct Welcomed {
     io: FromTokio<TcpStream>,
     session: Session,
     rng: HostRng,
+    client_key: Option<PublicKey>,
 }
+
+/// How long a session whose key was revoked has to receive ERROR 3 and
+/// CLOSE before its connection is closed anyway.
+const REVOKED_FAREWELL: Duration = Duration::from_millis(500);
 
 /// The step between the handshake and the session: registers the client on
 /// the bus with WELCOME first on its queue or, when the server is full or
@@ -102,7 +108,7 @@ async fn welcome_or_refuse(
         mut io,
         session,
         nick,
-        client_key: _,
+        client_key,
         mut rng,
     } = accepted;
     let settings = &services.settings;
@@ -117,6 +123,7 @@ async fn welcome_or_refuse(
             io,
             session,
             rng,
+            client_key,
         }),
         Err(RegisterError::Busy) => {
             tracing::warn!(%peer, "refused: server busy (--max-clients {})", settings.max_clients);
@@ -142,6 +149,7 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
         io,
         session,
         rng,
+        client_key,
     } = welcomed;
     // Every client starts in #lobby: a member, with the lobby's history
     // queued after WELCOME, before WELCOME is written (so a client that has
@@ -158,10 +166,20 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
         bus: services.bus.as_ref(),
         log_messages: services.settings.log_messages,
     };
+    let admission = services.handshaker.admission();
     let end = tokio::select! {
         end = read_loop(&cx, &services.settings.reader, recv, FromTokio::new(rd)) => end,
         w = &mut writer => w.unwrap_or(Disconnect::WriterFailed),
         () = reg.kill.notified() => Disconnect::TooSlow,
+        () = admission.revoked(client_key.as_ref()) => {
+            services.hub.send_to(
+                reg.id,
+                Event::Error(code::NOT_ALLOWED, "your key is no longer authorized".into()),
+            );
+            services.hub.send_to(reg.id, Event::Close("key no longer authorized".into()));
+            let _ = tokio::time::timeout(REVOKED_FAREWELL, &mut writer).await;
+            Disconnect::Revoked
+        }
     };
     writer.abort();
     end

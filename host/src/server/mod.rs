@@ -62,7 +62,7 @@ pub mod shutdown;
 pub mod writer;
 
 use std::io::Write as _;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -84,6 +84,26 @@ pub const KEY_FILE: &str = "server.key";
 /// Name of the history database in the data directory.
 pub const DB_FILE: &str = "history.sqlite3";
 
+/// Refuses a data directory that group or others can access (it holds the
+/// identity key and every stored message).
+///
+/// # Errors
+/// The directory's mode and the command that fixes it.
+pub fn check_private(dir: &std::path::Path) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(dir)
+        .with_context(|| format!("{}: cannot read the data directory", dir.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        anyhow::bail!(
+            "{}: data directory permissions are {mode:o}; it must not be accessible by group or \
+             others (run: chmod 700 {})",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 ///
 /// # Errors
@@ -96,6 +116,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("{}: cannot create the data directory", dir.display()))?;
+    check_private(dir)?;
     let identity = crate::keyfile::load_or_create(&dir.join(KEY_FILE))?;
     let admission = Admission::new(args.authorized_keys.clone()).map_err(anyhow::Error::msg)?;
     let db = history::open(&dir.join(DB_FILE))?;
