@@ -204,7 +204,7 @@ async fn a_chat_keeps_p99_latency_under_100_ms_while_64_handshakes_a_second_comp
                 tasks.push(tokio::spawn(async move {
                     if let Some(s) = dh_and_stop(addr, source, &key).await {
                         done.fetch_add(1, Ordering::SeqCst);
-                        if n % 4 == 0 {
+                        if n.is_multiple_of(4) {
                             silent.lock().expect("silent").push(s);
                         }
                     }

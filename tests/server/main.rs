@@ -15,3 +15,5 @@ mod limits;
 mod records;
 mod refusals;
 mod rooms;
+mod startup;
+mod storage;

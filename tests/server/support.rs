@@ -150,13 +150,6 @@ pub fn rss_bytes(server: &TestServer) -> u64 {
     kb * 1024
 }
 
-/// The server's open file descriptors (entries of /proc/PID/fd).
-pub fn open_fds(server: &TestServer) -> usize {
-    std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
-        .expect("/proc/PID/fd")
-        .count()
-}
-
 /// Log lines containing `needle`.
 pub fn log_lines_with(server: &TestServer, needle: &str) -> usize {
     server
