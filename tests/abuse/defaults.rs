@@ -33,6 +33,7 @@ fn closed_by_server(s: &TcpStream) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_sockets_from_one_address_held_and_renewed_do_not_delay_another_addresss_handshake()
 {
+    let _serial = crate::SERIAL.lock().await;
     let started = Instant::now();
     let server = TestServer::start(&[]);
     const FLOOD: usize = 256;
@@ -145,6 +146,7 @@ async fn dh_and_stop(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_keeps_p99_latency_under_100_ms_while_64_handshakes_a_second_complete_dh_and_stop() {
+    let _serial = crate::SERIAL.lock().await;
     let started = Instant::now();
     let server = TestServer::start(&[]);
     let mut alice = connect(&server, "alice").await;
@@ -264,6 +266,7 @@ async fn a_chat_keeps_p99_latency_under_100_ms_while_64_handshakes_a_second_comp
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_that_never_read_keep_the_servers_memory_bounded_and_the_others_receive_all() {
+    let _serial = crate::SERIAL.lock().await;
     let started = Instant::now();
     let server = TestServer::start(&[]);
     // One flooder at the default rate limit (a burst of 200, then 50 a
