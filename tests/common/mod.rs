@@ -53,6 +53,13 @@ impl TestServer {
     /// Starts a server on 127.0.0.1:0 with the given data directory (which
     /// the caller keeps, e.g. to restart on it).
     pub fn start_in(data_dir: &Path, args: &[&str]) -> TestServer {
+        // The server refuses a data directory others can access; temporary
+        // directories are made 0755.
+        if data_dir.is_dir() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+                .expect("chmod 700 the data directory");
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_dhchat-server"))
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -130,6 +137,11 @@ impl TestServer {
         self.child.wait().expect("wait")
     }
 
+    /// The server's process id (for /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -189,7 +201,7 @@ pub async fn try_connect(
             &config,
             &mut pin,
             new_rng(),
-            &mut BlockingPool,
+            &mut BlockingPool::new(1),
             bufs,
         ),
     )

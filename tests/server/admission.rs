@@ -86,3 +86,52 @@ async fn authorized_keys_admit_listed_clients_and_refuse_others() {
     bob.say("#lobby", "in").await;
     assert_eq!(alice.recv_msg().await, msg("bob", "#lobby", "in"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_removed_on_sighup_gets_error_3_and_close_within_a_second_and_others_stay() {
+    use crate::common::Got;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let alice_key = IdentityKey::generate(&mut new_rng());
+    let bob_key = IdentityKey::generate(&mut new_rng());
+    let file = dir.path().join("authorized_keys");
+    let both = format!(
+        "{} alice\n{} bob\n",
+        alice_key.public_key(),
+        bob_key.public_key()
+    );
+    std::fs::write(&file, both).expect("write");
+    let data = dir.path().join("data");
+    let file_arg = file.to_str().expect("utf8");
+    let server = TestServer::start_in(&data, &args(&["--authorized-keys", file_arg]));
+    let mut alice = try_connect(server.addr, server.key, "alice", Some(&alice_key))
+        .await
+        .expect("alice");
+    let mut bob = try_connect(server.addr, server.key, "bob", Some(&bob_key))
+        .await
+        .expect("bob");
+    std::fs::write(&file, format!("{} alice\n", alice_key.public_key())).expect("write");
+    let signalled = Instant::now();
+    server.signal(1);
+    let mut got_error = false;
+    loop {
+        match bob.try_recv(Duration::from_secs(5)).await {
+            Some(Ok(Got::Error(code, _))) => {
+                assert_eq!(code, 3);
+                got_error = true;
+            }
+            Some(Ok(Got::Close(_))) | Some(Err(_)) => break,
+            Some(Ok(_)) => continue,
+            None => panic!("bob's session was not ended"),
+        }
+    }
+    let took = signalled.elapsed();
+    assert!(got_error, "no ERROR 3 before the end");
+    assert!(took < Duration::from_secs(1), "ended after {took:?}");
+    wait_for_log(&server, "key no longer authorized").await;
+    let mut carol = try_connect(server.addr, server.key, "carol", Some(&alice_key))
+        .await
+        .expect("alice's key still admitted");
+    carol.say("#lobby", "still here").await;
+    assert_eq!(alice.recv_msg().await, msg("carol", "#lobby", "still here"));
+}

@@ -6,6 +6,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[allow(dead_code)] // some helpers serve only the abuse target
 mod support;
 
 mod admission;
@@ -14,3 +15,5 @@ mod limits;
 mod records;
 mod refusals;
 mod rooms;
+mod startup;
+mod storage;

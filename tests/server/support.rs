@@ -88,3 +88,82 @@ pub async fn join(c: &mut TestClient, room: &str) {
         }
     }
 }
+
+/// Connects from the local address `source` (127.0.0.2, ... are this
+/// machine) and handshakes as `nick`, pinning the server's key; `rcvbuf`
+/// sets the socket's receive buffer first (a small one makes a client that
+/// never reads fill the server's queue quickly).
+pub async fn connect_from(
+    server: &TestServer,
+    source: std::net::IpAddr,
+    nick: &str,
+    rcvbuf: Option<u32>,
+) -> TestClient {
+    use dhchat_core::driver::asynch;
+    use dhchat_core::driver::Buffers;
+    use dhchat_core::handshake::ClientConfig;
+    use dhchat_host::net::FromTokio;
+    use dhchat_host::rng::new_rng;
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    if let Some(n) = rcvbuf {
+        socket.set_recv_buffer_size(n).expect("rcvbuf");
+    }
+    socket
+        .bind(std::net::SocketAddr::new(source, 0))
+        .expect("bind the source address");
+    let stream = tokio::time::timeout(STEP, socket.connect(server.addr))
+        .await
+        .expect("connect timed out")
+        .expect("connect");
+    stream.set_nodelay(true).ok();
+    let bufs = Box::new(Buffers::new());
+    let mut pin = server.key;
+    let config = ClientConfig::new(nick);
+    let conn = tokio::time::timeout(
+        STEP,
+        asynch::connect(
+            FromTokio::new(stream),
+            &config,
+            &mut pin,
+            new_rng(),
+            &mut dhchat_host::net::BlockingPool::new(1),
+            bufs,
+        ),
+    )
+    .await
+    .expect("handshake timed out")
+    .expect("handshake");
+    let nick = conn
+        .welcome()
+        .map(|w| w.nick.to_string())
+        .unwrap_or_default();
+    TestClient { conn, nick }
+}
+
+/// The loopback address 127.0.0.`n`.
+pub fn loopback(n: u8) -> std::net::IpAddr {
+    std::net::IpAddr::from([127, 0, 0, n])
+}
+
+/// The server's resident set size in bytes (VmRSS in /proc/PID/status).
+pub fn rss_bytes(server: &TestServer) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .expect("/proc/PID/status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// Log lines containing `needle`.
+pub fn log_lines_with(server: &TestServer, needle: &str) -> usize {
+    server
+        .log
+        .lock()
+        .expect("log")
+        .iter()
+        .filter(|l| l.contains(needle))
+        .count()
+}

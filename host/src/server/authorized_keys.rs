@@ -67,11 +67,13 @@ impl KeyList {
 }
 
 /// The admission policy shared by all handshakes: everyone (no file), or the
-/// keys of the current list (replaced on reload).
+/// keys of the current list (replaced on reload). Sessions watch it
+/// ([`Admission::subscribe`]) to end when their key is taken off the list.
 #[derive(Debug, Clone)]
 pub struct Admission {
     path: Option<PathBuf>,
     list: Arc<RwLock<Arc<KeyList>>>,
+    reloads: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Admission {
@@ -87,6 +89,7 @@ impl Admission {
         Ok(Admission {
             path,
             list: Arc::new(RwLock::new(Arc::new(list))),
+            reloads: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 
@@ -120,7 +123,30 @@ impl Admission {
             Ok(mut g) => *g = Arc::new(list),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(list),
         }
+        self.reloads.send_modify(|n| *n += 1);
         Ok(n)
+    }
+
+    /// Whether a session with `key` (`None`: anonymous) may stay: always
+    /// without a list, else if its key is listed now.
+    pub fn admits(&self, key: Option<&PublicKey>) -> bool {
+        match key {
+            _ if !self.restricted() => true,
+            Some(k) => self.current().contains(k),
+            None => false,
+        }
+    }
+
+    /// Waits until a reload leaves `key` off the list (never returns while
+    /// no list is in force or the key stays listed).
+    pub async fn revoked(&self, key: Option<&PublicKey>) {
+        // Subscribed before the first look, so no reload falls in between.
+        let mut rx = self.reloads.subscribe();
+        while self.admits(key) {
+            if rx.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
     }
 
     /// A policy value for one handshake.

@@ -61,6 +61,9 @@ pub struct Registered {
     pub nick: String,
     /// Queue to the writer (WELCOME already in it).
     pub rx: tokio::sync::mpsc::Receiver<Event>,
+    /// The bytes counted for what is in `rx`; the writer gives back each
+    /// event's [`Event::queued_bytes`] as it takes it.
+    pub bytes: Arc<super::queue_bytes::ClientBytes>,
     /// Notified when the session must end (queue overflow).
     pub kill: Arc<tokio::sync::Notify>,
 }

@@ -9,11 +9,14 @@ use std::time::Duration;
 use clap::Parser;
 use dhchat_core::group::Group;
 
-use super::{connection, gate, handshake, history, reader, rooms};
+use super::{connection, event, gate, handshake, history, reader, rooms};
 
-/// Handshakes in progress at once, per core, by default (see
-/// [`Args::max_handshakes`]).
-pub const HANDSHAKES_PER_CORE: usize = 16;
+/// Pending handshakes per core by default (see [`Args::max_pending`]); at
+/// least [`MIN_PENDING`].
+pub const PENDING_PER_CORE: usize = 64;
+
+/// The smallest default of [`Args::max_pending`].
+pub const MIN_PENDING: usize = 256;
 
 /// The dhchat multi-user chat server.
 ///
@@ -49,22 +52,42 @@ pub struct Args {
     pub max_clients: u32,
 
     /// Most connections (established or in handshake) from one source
-    /// address; further ones are closed without a byte.
+    /// address (an IPv4 address, or an IPv6 /64); further ones are closed
+    /// without a byte.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_per_ip: u32,
 
-    /// Handshakes in progress at once (the DH work is the costly part);
-    /// further connections wait for a slot. Default: 16 per CPU core.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_handshakes: Option<u32>,
+    /// Most handshakes pending (connected, not yet welcomed) from one source
+    /// address (or IPv6 /64); further connections from it are closed
+    /// without a byte. Established sessions do not count.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pending_per_ip: u32,
 
-    /// Connections allowed to wait for a handshake slot; past this cap new
-    /// connections are closed without a byte. Default: 8 x --max-handshakes.
+    /// Most handshakes pending in all; past it new connections are closed
+    /// without a byte (the `full` of OpenSSH's MaxStartups). Default: 64 per
+    /// CPU core, at least 256.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_pending: Option<u32>,
 
-    /// Seconds a client has to finish the handshake (and, before that, the
-    /// longest wait for a handshake slot).
+    /// Pending handshakes from which new connections are dropped at random
+    /// (the `start` of MaxStartups): with --early-drop-rate percent
+    /// probability there, rising to 100 % at --max-pending. Established
+    /// sessions are never dropped. Default: half of --max-pending.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub early_drop_start: Option<u32>,
+
+    /// Drop probability, in percent, at --early-drop-start pending
+    /// handshakes (the `rate` of MaxStartups).
+    #[arg(long, value_name = "PERCENT", default_value_t = 30, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub early_drop_rate: u8,
+
+    /// Diffie-Hellman exponentiations computed at once. A handshake holds
+    /// one of these CPU permits only while it computes, never while it
+    /// waits for the network. Default: one per CPU core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub dh_workers: Option<u32>,
+
+    /// Seconds a client has to finish the handshake.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub handshake_timeout: u64,
 
@@ -87,6 +110,18 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub queue: u32,
 
+    /// Bytes of messages queued for one client (its send queue); a client
+    /// over it cannot keep up and is disconnected. At least room for a
+    /// --history replay of full-size messages is used.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub queue_bytes: u64,
+
+    /// Bytes of messages queued for all clients together. Past it, a client
+    /// holding more than its share (this bound divided by the clients
+    /// connected) is disconnected as too slow.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_queued_bytes: u64,
+
     /// Stored messages replayed when a client joins a room (and #lobby after
     /// WELCOME).
     #[arg(long, value_name = "N", default_value_t = 50)]
@@ -96,6 +131,18 @@ pub struct Args {
     /// deleted.
     #[arg(long, value_name = "N", default_value_t = 10000)]
     pub retain: u32,
+
+    /// Bytes of stored messages (room, sender and text, plus a per-row
+    /// overhead) kept in the history database in all; past it the oldest
+    /// messages of any room are deleted. The file stays within about this
+    /// size (plus the write-ahead log, itself kept under 4 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20, value_parser = clap::value_parser!(u64).range(65536..))]
+    pub history_max_bytes: u64,
+
+    /// Days without a new message after which a room's history is deleted
+    /// (0: never).
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub room_expiry_days: u32,
 
     /// Server name sent in WELCOME.
     #[arg(long, value_name = "NAME", default_value = "dhchat")]
@@ -125,6 +172,15 @@ fn parse_group(s: &str) -> Result<Group, String> {
         .ok_or_else(|| format!("unknown group {s:?}: use ffdhe2048, ffdhe3072 or ffdhe4096"))
 }
 
+/// The most bytes `--name` and `--motd` may take together: WELCOME's body
+/// ([`MAX_BODY`](dhchat_core::message::MAX_BODY)) less the longest nick and
+/// the length prefixes.
+pub const MAX_WELCOME_TEXT: usize =
+    dhchat_core::message::MAX_BODY - (1 + dhchat_core::names::MAX_NICK) - 1 - 2;
+
+/// The most bytes of `--name` (a `str8` in WELCOME).
+pub const MAX_NAME: usize = 255;
+
 /// The arguments, split by the layer that needs them.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -141,27 +197,67 @@ pub struct Settings {
 }
 
 impl Args {
+    /// Checks what clap cannot: that WELCOME with `--name` and `--motd` fits
+    /// a record for every nick a client may get.
+    ///
+    /// # Errors
+    /// A message naming the flag and the limit (the server exits 2).
+    pub fn check(&self) -> Result<(), String> {
+        use dhchat_core::message::Message;
+        if self.name.len() > MAX_NAME {
+            return Err(format!(
+                "--name is {} bytes; WELCOME allows at most {MAX_NAME}",
+                self.name.len()
+            ));
+        }
+        let nick = "n".repeat(dhchat_core::names::MAX_NICK);
+        let welcome = Message::Welcome {
+            nick: &nick,
+            server_name: &self.name,
+            motd: &self.motd,
+        };
+        let mut buf = vec![0u8; dhchat_core::record::MAX_PLAINTEXT];
+        welcome.encode(&mut buf).map(|_| ()).map_err(|e| {
+            format!(
+                "--name and --motd are {} bytes together; WELCOME allows at most \
+                 {MAX_WELCOME_TEXT} ({e})",
+                self.name.len() + self.motd.len()
+            )
+        })
+    }
+
     /// The settings of each layer, defaults filled in from the core count.
     pub fn settings(&self) -> Settings {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let max_handshakes = self
-            .max_handshakes
-            .map_or(HANDSHAKES_PER_CORE * cores, |n| n as usize);
+        let cpu_permits = self.dh_workers.map_or(cores, |n| n as usize);
         let max_pending = self
             .max_pending
-            .map_or(max_handshakes.saturating_mul(8), |n| n as usize);
+            .map_or(MIN_PENDING.max(PENDING_PER_CORE * cores), |n| n as usize);
+        let early_start = self
+            .early_drop_start
+            .map_or(max_pending / 2, |n| n as usize);
         // A queue must hold a room's history replay, and a batch of stored
         // messages relayed at once (see history::MAX_BATCH).
         let queue = (self.queue as usize).max(self.history as usize + history::MAX_BATCH + 16);
+        let replay_bytes = (self.history as usize + history::MAX_BATCH + 16)
+            .saturating_mul(event::MAX_EVENT_BYTES);
+        let queue_bytes = usize::try_from(self.queue_bytes)
+            .unwrap_or(usize::MAX)
+            .max(replay_bytes);
         Settings {
             gate: gate::Limits {
                 max_per_ip: self.max_per_ip,
-                max_pending: max_pending.max(max_handshakes),
+                max_pending_per_ip: self.max_pending_per_ip,
+                max_pending,
+                early_drop: gate::EarlyDrop {
+                    start: early_start,
+                    rate: self.early_drop_rate,
+                },
             },
             handshake: handshake::Settings {
                 group: self.group,
                 timeout: Duration::from_secs(self.handshake_timeout),
-                max_handshakes,
+                cpu_permits,
             },
             session: connection::Settings {
                 reader: reader::Limits {
@@ -177,10 +273,19 @@ impl Args {
             rooms: rooms::Settings {
                 max_clients: self.max_clients as usize,
                 queue,
+                queue_bytes,
+                max_queued_bytes: usize::try_from(self.max_queued_bytes)
+                    .unwrap_or(usize::MAX)
+                    .max(queue_bytes),
             },
             history: history::Settings {
                 replay: self.history,
                 retain: self.retain,
+                max_bytes: self.history_max_bytes,
+                room_expiry: match self.room_expiry_days {
+                    0 => None,
+                    days => Some(Duration::from_secs(u64::from(days) * 86_400)),
+                },
             },
         }
     }

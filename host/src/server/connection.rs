@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dhchat_core::driver::{asynch, Buffers};
-use dhchat_core::error::Refusal;
+use dhchat_core::error::{code, Refusal};
+use dhchat_core::identity::PublicKey;
 use dhchat_core::record::MAX_RECORD;
 use dhchat_core::ServerConnection;
 use tokio::net::TcpStream;
@@ -87,7 +88,12 @@ struct Welcomed {
     io: FromTokio<TcpStream>,
     conn: ServerConnection,
     rng: HostRng,
+    client_key: Option<PublicKey>,
 }
+
+/// How long a session whose key was revoked has to receive ERROR 3 and
+/// CLOSE before its connection is closed anyway.
+const REVOKED_FAREWELL: Duration = Duration::from_millis(500);
 
 /// The step between the handshake and the session: registers the client on
 /// the bus with WELCOME first on its queue or, when the server is full or
@@ -101,7 +107,7 @@ async fn welcome_or_refuse(
         mut io,
         mut conn,
         nick,
-        client_key: _,
+        client_key,
         mut rng,
     } = accepted;
     let settings = &services.settings;
@@ -111,7 +117,13 @@ async fn welcome_or_refuse(
         motd: settings.motd.clone(),
     };
     match services.bus.register(&nick, &welcome) {
-        Ok(reg) => Some(Welcomed { reg, io, conn, rng }),
+        Ok(reg) => Some(Welcomed {
+            reg,
+            io,
+            conn,
+            rng,
+            client_key,
+        }),
         Err(RegisterError::Busy) => {
             tracing::warn!(%peer, "refused: server busy (--max-clients {})", settings.max_clients);
             let mut buf = vec![0u8; 2 * MAX_RECORD];
@@ -132,6 +144,7 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
         mut io,
         mut conn,
         mut rng,
+        client_key,
     } = welcomed;
     // Every client starts in #lobby: a member, with the lobby's history
     // queued after WELCOME, before WELCOME is written (so a client that has
@@ -162,17 +175,27 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
     };
     let (rd, wr) = io.into_inner().into_split();
     let receiver = asynch::Receiver::new(FromTokio::new(rd), reader, Box::new(Buffers::new()));
-    let mut writer = tokio::spawn(write_loop(wr, send, rng, reg.rx));
+    let mut writer = tokio::spawn(write_loop(wr, send, rng, reg.rx, reg.bytes));
     let cx = Context {
         member: reg.id,
         hub: &services.hub,
         bus: services.bus.as_ref(),
         log_messages: services.settings.log_messages,
     };
+    let admission = services.handshaker.admission();
     let end = tokio::select! {
         end = read_loop(&cx, &services.settings.reader, receiver) => end,
         w = &mut writer => w.unwrap_or(Disconnect::WriterFailed),
         () = reg.kill.notified() => Disconnect::TooSlow,
+        () = admission.revoked(client_key.as_ref()) => {
+            services.hub.send_to(
+                reg.id,
+                Event::Error(code::NOT_ALLOWED, "your key is no longer authorized".into()),
+            );
+            services.hub.send_to(reg.id, Event::Close("key no longer authorized".into()));
+            let _ = tokio::time::timeout(REVOKED_FAREWELL, &mut writer).await;
+            Disconnect::Revoked
+        }
     };
     writer.abort();
     end

@@ -14,6 +14,8 @@ pub enum Disconnect {
     ClientClosed(String),
     /// The client's outgoing queue overflowed.
     TooSlow,
+    /// The client's key was taken off the authorized keys (SIGHUP).
+    Revoked,
     /// Nothing received for the idle interval after a PING.
     Idle(Duration),
     /// The server sent CLOSE (shutdown).
@@ -46,6 +48,7 @@ impl Disconnect {
         match self {
             Disconnect::ClientClosed(_) => "quit",
             Disconnect::TooSlow => "too slow",
+            Disconnect::Revoked => "key no longer authorized",
             Disconnect::Idle(_) => "idle timeout",
             Disconnect::ServerClosed => "server shutting down",
             Disconnect::HistoryGone
@@ -69,6 +72,9 @@ impl fmt::Display for Disconnect {
             Disconnect::ClientClosed(reason) => write!(f, "client closed: {reason}"),
             Disconnect::TooSlow => {
                 f.write_str("disconnected: cannot keep up (outgoing queue full)")
+            }
+            Disconnect::Revoked => {
+                f.write_str("key no longer authorized (removed from --authorized-keys)")
             }
             Disconnect::Idle(idle) => write!(
                 f,

@@ -6,6 +6,15 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dhchat_core::message::{ChatMessage, Message, Nicks};
+use dhchat_core::record::MAX_PLAINTEXT;
+
+/// What one queued event costs besides its strings (the enum, the queue
+/// slot, allocation headers), as counted against the queue byte budget.
+pub const EVENT_OVERHEAD: usize = 64;
+
+/// The most [`Event::queued_bytes`] of one event whose message fits a
+/// record.
+pub const MAX_EVENT_BYTES: usize = EVENT_OVERHEAD + MAX_PLAINTEXT;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
@@ -67,6 +76,27 @@ pub enum Event {
 }
 
 impl Event {
+    /// What this event counts against its client's queue byte budget: its
+    /// strings plus [`EVENT_OVERHEAD`]. A room message shared between
+    /// members counts in full for each of them (each writer seals its own
+    /// record of it).
+    pub fn queued_bytes(&self) -> usize {
+        let strings = match self {
+            Event::Welcome {
+                nick,
+                server_name,
+                motd,
+            } => nick.len() + server_name.len() + motd.len(),
+            Event::Chat(c) => c.from.len() + c.room.len() + c.text.len(),
+            Event::Notice(text) | Event::Error(_, text) | Event::Close(text) => text.len(),
+            Event::Roster { room, nicks, .. } => {
+                room.len() + nicks.iter().map(|n| n.len() + 1).sum::<usize>()
+            }
+            Event::Ping(_) | Event::Pong(_) => 8,
+        };
+        EVENT_OVERHEAD + strings
+    }
+
     /// Calls `f` with the wire message for this event.
     pub fn with_message<T>(&self, f: impl FnOnce(&Message<'_>) -> T) -> T {
         match self {

@@ -1,6 +1,8 @@
-//! The handshake phase of a connection: wait for a handshake slot, run the
-//! core's server handshake (DH work on the blocking pool) within the
-//! deadline, and log the outcome.
+//! The handshake phase of a connection: run the core's server handshake
+//! within the deadline, its DH work on the blocking pool under a CPU permit
+//! (held only while an exponentiation runs, never across network reads),
+//! and log the outcome (failures at most [`FAILURE_LOGS_PER_SECOND`] lines
+//! a second, with the count of those left out).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,10 +15,10 @@ use dhchat_core::group::Group;
 use dhchat_core::identity::{IdentityKey, PublicKey};
 use dhchat_core::ServerConnection;
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::authorized_keys::Admission;
 use super::gate::Ticket;
+use super::loglimit::LogLimit;
 use crate::net::{BlockingPool, FromTokio};
 use crate::rng::{new_rng, HostRng};
 
@@ -25,19 +27,24 @@ use crate::rng::{new_rng, HostRng};
 pub struct Settings {
     /// The group offered to clients.
     pub group: Group,
-    /// Time to get a handshake slot, and then to finish the handshake.
+    /// Time to finish the handshake.
     pub timeout: Duration,
-    /// Handshakes in progress at once.
-    pub max_handshakes: usize,
+    /// Exponentiations running at once (CPU permits).
+    pub cpu_permits: usize,
 }
 
+/// Lines a second logged about failed or refused handshakes; the others are
+/// counted, and the count goes with the next line.
+pub const FAILURE_LOGS_PER_SECOND: u32 = 5;
+
 /// Runs handshakes: the settings, the server's identity, the admission list
-/// and the handshake slots.
+/// and the CPU permits.
 pub struct Handshaker {
     settings: Settings,
     identity: Arc<IdentityKey>,
     admission: Admission,
-    slots: Arc<Semaphore>,
+    pool: BlockingPool,
+    failures: LogLimit,
 }
 
 /// A finished handshake.
@@ -60,13 +67,32 @@ type Outcome =
     Result<(ServerConnection, String, Option<PublicKey>, HostRng), DriverError<std::io::Error>>;
 
 impl Handshaker {
-    /// A handshaker with `settings.max_handshakes` slots.
+    /// A handshaker with `settings.cpu_permits` CPU permits.
     pub fn new(settings: Settings, identity: Arc<IdentityKey>, admission: Admission) -> Self {
         Handshaker {
             settings,
             identity,
             admission,
-            slots: Arc::new(Semaphore::new(settings.max_handshakes)),
+            pool: BlockingPool::new(settings.cpu_permits),
+            failures: LogLimit::new(FAILURE_LOGS_PER_SECOND),
+        }
+    }
+
+    /// The admission list.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// Logs a failed or refused handshake, unless too many were logged in
+    /// the last second (then it is counted, and the count is logged with
+    /// the next line).
+    fn log_failure(&self, peer: SocketAddr, what: std::fmt::Arguments<'_>) {
+        if let Some(skipped) = self.failures.allow() {
+            if skipped > 0 {
+                tracing::info!(%peer, not_logged = skipped, "{what} ({skipped} more handshake failures not logged)");
+            } else {
+                tracing::info!(%peer, "{what}");
+            }
         }
     }
 
@@ -75,19 +101,15 @@ impl Handshaker {
         self.settings.group
     }
 
-    /// Time to get a handshake slot, and then to finish the handshake.
+    /// Time to finish a handshake.
     pub fn timeout(&self) -> Duration {
         self.settings.timeout
     }
 
-    /// Waits (until `deadline`) for a handshake slot, for a handshake run
-    /// outside [`Handshaker::run`] (the legacy key exchange); `None` at the
-    /// deadline or when the slots are closed.
-    pub async fn slot(&self, deadline: tokio::time::Instant) -> Option<OwnedSemaphorePermit> {
-        tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
-            .await
-            .ok()?
-            .ok()
+    /// The blocking pool that runs DH work under the CPU permits, for a
+    /// handshake run outside [`Handshaker::run`] (the legacy key exchange).
+    pub fn pool(&self) -> BlockingPool {
+        self.pool.clone()
     }
 
     /// Runs the handshake; `None` if it failed (logged). The ticket's place
@@ -99,30 +121,26 @@ impl Handshaker {
         ticket: &mut Ticket,
     ) -> Option<Accepted> {
         let deadline = self.settings.timeout;
-        let permit = match tokio::time::timeout(deadline, self.slots.clone().acquire_owned()).await
-        {
-            Ok(Ok(p)) => p,
-            Ok(Err(_)) => return None,
-            Err(_) => {
-                tracing::warn!(%peer, "refused: no handshake slot free within the deadline");
-                return None;
-            }
-        };
         let mut io = FromTokio::new(stream);
         let result = tokio::time::timeout(deadline, self.accept(&mut io)).await;
-        drop(permit);
         ticket.handshake_over();
         match result {
             Err(_) => {
-                tracing::info!(%peer, "handshake failed: not finished within {}s", deadline.as_secs());
+                self.log_failure(
+                    peer,
+                    format_args!(
+                        "handshake failed: not finished within {}s",
+                        deadline.as_secs()
+                    ),
+                );
                 None
             }
             Ok(Err(DriverError::Protocol(Error::Refused(r)))) => {
-                tracing::info!(%peer, "refused: {r}");
+                self.log_failure(peer, format_args!("refused: {r}"));
                 None
             }
             Ok(Err(e)) => {
-                tracing::info!(%peer, "handshake failed: {e}");
+                self.log_failure(peer, format_args!("handshake failed: {e}"));
                 None
             }
             Ok(Ok((conn, nick, client_key, rng))) => {
@@ -156,7 +174,7 @@ impl Handshaker {
             self.identity.clone(),
             &mut policy,
             new_rng(),
-            &mut BlockingPool,
+            &mut self.pool.clone(),
             &mut bufs,
         )
         .await

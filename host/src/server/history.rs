@@ -10,19 +10,50 @@
 //! before the message is relayed; it survives a crash of the server and of the
 //! machine. Consecutive inserts are committed together (group commit), which
 //! keeps the fsync cost per message low under load.
+//!
+//! Bounds: `retain` messages per room; `max_bytes` of database pages in use
+//! in all (past it, the oldest messages of any room go); rooms without a new
+//! message for `room_expiry` lose their history (checked at start and then
+//! at most hourly, when the thread has work). The write-ahead log is
+//! truncated to [`WAL_LIMIT`] after each checkpoint.
+//!
+//! When storing fails (disk full, database locked), messages are relayed
+//! anyway, without being stored: live chat is not held hostage to history.
+//! The operator is told in the log (the first failure, then at most one line
+//! a minute with the count of messages relayed unstored, and when storing
+//! works again); for [`RETRY_AFTER`] after a failure no store is attempted.
+//!
+//! Files: the database (and SQLite's `-wal` and `-shm` files, which take its
+//! mode) are mode 0600 whatever the umask.
 
+use std::fs::OpenOptions;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rusqlite::{params, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::bus::{key, ClientId, Fanout};
-use super::event::{Chat, Event};
+use super::event::Chat;
 
 /// Most inserts committed in one transaction.
 pub const MAX_BATCH: usize = 64;
+
+/// Size the write-ahead log is truncated to after a checkpoint.
+pub const WAL_LIMIT: i64 = 4 << 20;
+
+/// How long the thread relays without trying to store after storing failed.
+pub const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// How often idle rooms are looked for (when the thread has work).
+pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How long SQLite waits for a lock held by another process before a write
+/// fails.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Work for the history thread.
 pub enum Cmd {
@@ -56,17 +87,32 @@ pub struct Settings {
     pub replay: u32,
     /// Messages kept per room.
     pub retain: u32,
+    /// Bytes of database pages in use, at most.
+    pub max_bytes: u64,
+    /// Rooms without a new message for this long lose their history.
+    pub room_expiry: Option<Duration>,
 }
 
-/// Opens (or creates) the database.
+/// Opens (or creates) the database, mode 0600 whatever the umask (an
+/// existing file is set to 0600).
 ///
 /// # Errors
-/// SQLite errors, with the file named.
+/// SQLite and file errors, with the file named.
 pub fn open(path: &Path) -> anyhow::Result<Connection> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+        .with_context(|| format!("{}: cannot create the database file", path.display()))?;
     let db = Connection::open(path)
         .with_context(|| format!("{}: cannot open database", path.display()))?;
-    db.pragma_update(None, "journal_mode", "WAL")
+    db.busy_timeout(BUSY_TIMEOUT)
+        .and_then(|()| db.pragma_update(None, "auto_vacuum", "INCREMENTAL"))
+        .and_then(|()| db.pragma_update(None, "journal_mode", "WAL"))
         .and_then(|()| db.pragma_update(None, "synchronous", "FULL"))
+        .and_then(|()| db.pragma_update(None, "journal_size_limit", WAL_LIMIT))
         .and_then(|()| {
             db.execute_batch(
                 "CREATE TABLE IF NOT EXISTS messages (
@@ -93,6 +139,68 @@ fn add_legacy_column(db: &Connection) -> rusqlite::Result<()> {
     if !has {
         db.execute_batch("ALTER TABLE messages ADD COLUMN legacy INTEGER NOT NULL DEFAULT 0;")?;
     }
+    Ok(())
+}
+
+/// Bytes of database pages in use (pages not on the free list).
+fn used_bytes(db: &Connection) -> rusqlite::Result<u64> {
+    let pages: i64 = db.pragma_query_value(None, "page_count", |r| r.get(0))?;
+    let free: i64 = db.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+    let size: i64 = db.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    Ok(u64::try_from((pages - free).max(0) * size).unwrap_or(0))
+}
+
+/// Deletes the oldest messages (of any room) until the pages in use are
+/// within nine tenths of `max_bytes`, then gives free pages back to the file
+/// system; returns the number of messages deleted.
+fn enforce_max_bytes(db: &Connection, max_bytes: u64) -> rusqlite::Result<u64> {
+    let target = max_bytes / 10 * 9;
+    let mut deleted = 0;
+    for _ in 0..16 {
+        let used = used_bytes(db)?;
+        if used <= target {
+            break;
+        }
+        let rows: i64 = db.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))?;
+        if rows == 0 {
+            break;
+        }
+        let rows = u64::try_from(rows).unwrap_or(0);
+        // As many rows as the excess is of the whole, at least one.
+        let n = ((used - target).saturating_mul(rows) / used.max(1)).clamp(1, rows);
+        deleted += db.execute(
+            "DELETE FROM messages WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT ?1)",
+            params![i64::try_from(n).unwrap_or(i64::MAX)],
+        )? as u64;
+    }
+    if deleted > 0 {
+        vacuum(db)?;
+    }
+    Ok(deleted)
+}
+
+/// Deletes the messages of rooms whose newest message is older than
+/// `now_ms - idle`; returns the number deleted.
+fn expire_rooms(db: &Connection, now_ms: u64, idle: Duration) -> rusqlite::Result<usize> {
+    let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+    let cutoff = i64::try_from(now_ms.saturating_sub(idle_ms)).unwrap_or(i64::MAX);
+    let n = db.execute(
+        "DELETE FROM messages WHERE room IN (
+            SELECT room FROM messages GROUP BY room HAVING MAX(time_ms) < ?1)",
+        params![cutoff],
+    )?;
+    if n > 0 {
+        vacuum(db)?;
+    }
+    Ok(n)
+}
+
+/// Gives the free pages back to the file system (the statement frees one
+/// page per step, so it is stepped to its end).
+fn vacuum(db: &Connection) -> rusqlite::Result<()> {
+    let mut stmt = db.prepare("PRAGMA incremental_vacuum")?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
     Ok(())
 }
 
@@ -150,12 +258,105 @@ impl History {
     }
 }
 
+/// Whether storing works, and what the operator has been told.
+struct Health {
+    /// Since when storing has failed, and when it may be tried again.
+    failing: Option<(Instant, Instant)>,
+    /// Messages relayed without being stored since storing failed.
+    unstored: u64,
+    /// When the operator was last told about the failure.
+    last_told: Option<Instant>,
+}
+
+/// At most one log line a minute while storing fails.
+const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+impl Health {
+    /// Whether a store may be tried now.
+    fn may_store(&self, now: Instant) -> bool {
+        self.failing.is_none_or(|(_, retry)| now >= retry)
+    }
+
+    fn failed(&mut self, now: Instant, e: &rusqlite::Error, messages: usize) {
+        self.unstored += messages as u64;
+        let since = self.failing.map_or(now, |(since, _)| since);
+        self.failing = Some((since, now + RETRY_AFTER));
+        let due = self
+            .last_told
+            .is_none_or(|t| now.saturating_duration_since(t) >= FAILURE_LOG_INTERVAL);
+        if due {
+            self.last_told = Some(now);
+            tracing::error!(
+                error = %e,
+                unstored = self.unstored,
+                "history: cannot store messages; relaying them without storing ({} so far)",
+                self.unstored
+            );
+        }
+    }
+
+    fn skipped(&mut self, messages: usize) {
+        self.unstored += messages as u64;
+    }
+
+    fn stored(&mut self) {
+        if let Some((since, _)) = self.failing.take() {
+            tracing::warn!(
+                unstored = self.unstored,
+                "history: storing works again; {} messages were relayed without being stored in the last {}s",
+                self.unstored,
+                since.elapsed().as_secs()
+            );
+            self.unstored = 0;
+            self.last_told = None;
+        }
+    }
+}
+
+/// Deletes what the byte bound and the room expiry say must go, logging
+/// what was deleted.
+fn housekeep(db: &Connection, settings: &Settings, expire: bool) {
+    if expire {
+        if let Some(idle) = settings.room_expiry {
+            match expire_rooms(db, super::event::now_ms(), idle) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    deleted = n,
+                    "history: deleted the messages of rooms idle for {} days",
+                    idle.as_secs() / 86_400
+                ),
+                Err(e) => tracing::error!(error = %e, "history: cannot expire idle rooms"),
+            }
+        }
+    }
+    match enforce_max_bytes(db, settings.max_bytes) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            deleted = n,
+            "history: deleted the oldest messages to stay within --history-max-bytes {}",
+            settings.max_bytes
+        ),
+        Err(e) => tracing::error!(error = %e, "history: cannot enforce --history-max-bytes"),
+    }
+}
+
 fn run(mut db: Connection, mut rx: mpsc::Receiver<Cmd>, fanout: &dyn Fanout, settings: Settings) {
     let mut held: Option<Cmd> = None;
+    let mut health = Health {
+        failing: None,
+        unstored: 0,
+        last_told: None,
+    };
+    housekeep(&db, &settings, true);
+    let mut last_expiry = Instant::now();
     loop {
         let Some(cmd) = held.take().or_else(|| rx.blocking_recv()) else {
             break;
         };
+        if last_expiry.elapsed() >= EXPIRY_INTERVAL {
+            last_expiry = Instant::now();
+            housekeep(&db, &settings, true);
+        }
         match cmd {
             Cmd::Say { sender, chat } => {
                 let mut batch = vec![(sender, chat)];
@@ -169,25 +370,22 @@ fn run(mut db: Connection, mut rx: mpsc::Receiver<Cmd>, fanout: &dyn Fanout, set
                         Err(_) => break,
                     }
                 }
-                match store(&mut db, &batch, settings.retain) {
-                    Ok(()) => {
-                        for (sender, chat) in batch {
-                            let room_key = key(&chat.room);
-                            fanout.to_room(&room_key, sender, chat);
+                let now = Instant::now();
+                if !health.may_store(now) {
+                    health.skipped(batch.len());
+                } else {
+                    match store(&mut db, &batch, settings.retain) {
+                        Ok(()) => {
+                            health.stored();
+                            housekeep(&db, &settings, false);
                         }
+                        Err(e) => health.failed(now, &e, batch.len()),
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "history: cannot store messages; they were not relayed");
-                        for (sender, _) in batch {
-                            fanout.to_member(
-                                sender,
-                                Event::Error(
-                                    dhchat_core::message::error_code::INTERNAL,
-                                    "internal error: the message could not be stored".into(),
-                                ),
-                            );
-                        }
-                    }
+                }
+                // Stored or not, live messages are relayed.
+                for (sender, chat) in batch {
+                    let room_key = key(&chat.room);
+                    fanout.to_room(&room_key, sender, chat);
                 }
             }
             Cmd::Join {
@@ -281,6 +479,7 @@ fn recent(db: &Connection, room_key: &str, n: u32) -> rusqlite::Result<Vec<Chat>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::event::Event;
 
     fn chat(room: &str, text: &str) -> Arc<Chat> {
         Arc::new(Chat {
@@ -351,6 +550,8 @@ mod tests {
         let settings = Settings {
             replay: 50,
             retain: 100,
+            max_bytes: 1 << 30,
+            room_expiry: None,
         };
         let (history, thread) =
             History::start(open(&path).expect("open"), recorder.clone(), settings).expect("start");
@@ -395,5 +596,100 @@ mod tests {
             .collect();
         assert_eq!(got, ["8", "9"]);
         assert_eq!(recent(&db, "#b", 50).expect("recent").len(), 1);
+    }
+
+    fn chat_at(room: &str, time_ms: u64, text: &str) -> (ClientId, Arc<Chat>) {
+        (
+            1,
+            Arc::new(Chat {
+                time_ms,
+                history: false,
+                from: "a".into(),
+                room: room.into(),
+                text: text.into(),
+                legacy: false,
+            }),
+        )
+    }
+
+    #[test]
+    fn past_max_bytes_the_oldest_messages_of_any_room_go_until_the_pages_in_use_fit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut db = open(&dir.path().join("h.sqlite3")).expect("open");
+        let text = "x".repeat(4000);
+        for round in 0..100 {
+            let batch: Vec<_> = (0..10)
+                .map(|i| chat_at(&format!("#r{round}"), 1, &format!("{i} {text}")))
+                .collect();
+            store(&mut db, &batch, 10_000).expect("store");
+        }
+        let before = used_bytes(&db).expect("used");
+        assert!(before > 4_000_000, "{before}");
+        let deleted = enforce_max_bytes(&db, 1 << 20).expect("enforce");
+        let after = used_bytes(&db).expect("used");
+        assert!(after <= 1 << 20, "{after} bytes in use");
+        assert!(deleted > 700, "{deleted}");
+        assert!(
+            recent(&db, "#r0", 50).expect("recent").is_empty(),
+            "oldest room gone"
+        );
+        assert_eq!(
+            recent(&db, "#r99", 50).expect("recent").len(),
+            10,
+            "newest kept"
+        );
+        // The file itself shrinks once the log is checkpointed into it.
+        db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .expect("checkpoint");
+        let file = std::fs::metadata(dir.path().join("h.sqlite3"))
+            .expect("meta")
+            .len();
+        assert!(file <= 1 << 20, "file of {file} bytes");
+    }
+
+    #[test]
+    fn rooms_without_a_message_for_the_expiry_lose_their_history_and_others_keep_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut db = open(&dir.path().join("h.sqlite3")).expect("open");
+        let day = 86_400_000;
+        store(
+            &mut db,
+            &[
+                chat_at("#old", 1, "a"),
+                chat_at("#old", 2 * day, "b"),
+                chat_at("#mixed", day, "c"),
+                chat_at("#mixed", 39 * day, "d"),
+            ],
+            100,
+        )
+        .expect("store");
+        let n = expire_rooms(&db, 40 * day, Duration::from_secs(30 * 86_400)).expect("expire");
+        assert_eq!(n, 2);
+        assert!(recent(&db, "#old", 50).expect("recent").is_empty());
+        assert_eq!(
+            recent(&db, "#mixed", 50).expect("recent").len(),
+            2,
+            "whole room kept"
+        );
+    }
+
+    #[test]
+    fn the_database_file_is_created_0600_whatever_the_umask_and_an_existing_one_is_set_to_0600() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.sqlite3");
+        std::fs::write(&path, b"").expect("create");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let db = open(&path).expect("open");
+        db.execute_batch(
+            "INSERT INTO messages (room, time_ms, sender, text) VALUES ('#a', 1, 'a', 'b');",
+        )
+        .expect("insert");
+        for name in ["h.sqlite3", "h.sqlite3-wal", "h.sqlite3-shm"] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .expect(name)
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
     }
 }

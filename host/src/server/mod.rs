@@ -29,6 +29,8 @@
 //! | [`bus`] | the message-bus interface ([`bus::Bus`], [`bus::Fanout`]) |
 //! | [`local_bus`] | the first bus: SQLite history in front of the hub |
 //! | [`rooms`] | clients, nicks, rooms, fan-out to bounded queues |
+//! | [`queue_bytes`] | the byte budget of the send queues, per client and in all |
+//! | [`loglimit`] | lines per second of one kind of log line, with the count left out |
 //! | [`event`] | the owned values queued for a client's writer |
 //! | [`history`] | the SQLite history thread (store before relay) |
 //! | [`ratelimit`] | the per-client token bucket |
@@ -53,6 +55,8 @@ pub mod history;
 pub mod legacy;
 pub mod listener;
 pub mod local_bus;
+pub mod loglimit;
+pub mod queue_bytes;
 pub mod ratelimit;
 pub mod reader;
 pub mod rooms;
@@ -60,7 +64,7 @@ pub mod shutdown;
 pub mod writer;
 
 use std::io::Write as _;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -82,6 +86,26 @@ pub const KEY_FILE: &str = "server.key";
 /// Name of the history database in the data directory.
 pub const DB_FILE: &str = "history.sqlite3";
 
+/// Refuses a data directory that group or others can access (it holds the
+/// identity key and every stored message).
+///
+/// # Errors
+/// The directory's mode and the command that fixes it.
+pub fn check_private(dir: &std::path::Path) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(dir)
+        .with_context(|| format!("{}: cannot read the data directory", dir.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        anyhow::bail!(
+            "{}: data directory permissions are {mode:o}; it must not be accessible by group or \
+             others (run: chmod 700 {})",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 ///
 /// # Errors
@@ -94,6 +118,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("{}: cannot create the data directory", dir.display()))?;
+    check_private(dir)?;
     let identity = crate::keyfile::load_or_create(&dir.join(KEY_FILE))?;
     let admission = Admission::new(args.authorized_keys.clone()).map_err(anyhow::Error::msg)?;
     let db = history::open(&dir.join(DB_FILE))?;
@@ -128,8 +153,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         server_key = %key,
         group = %args.group,
         max_clients = args.max_clients,
-        max_handshakes = settings.handshake.max_handshakes,
+        dh_workers = settings.handshake.cpu_permits,
         max_pending = settings.gate.max_pending,
+        max_pending_per_ip = settings.gate.max_pending_per_ip,
         authorized_keys = admission.restricted().then(|| admission.key_count()),
         "dhchat server started"
     );

@@ -2,8 +2,9 @@
 //! their members, and fan-out to each member's bounded queue.
 //!
 //! One `std::sync::Mutex` guards it all; no critical section awaits or does
-//! I/O (queue pushes are `try_send`). A client whose queue is full cannot keep
-//! up: it is marked and its connection task is told to end it.
+//! I/O (queue pushes are `try_send`). Queues are bounded in records and in
+//! bytes ([`queue_bytes`](super::queue_bytes)). A client whose queue is full
+//! cannot keep up: it is marked and its connection task is told to end it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,6 +14,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::bus::{key, ClientId, Fanout, RegisterError, Registered, Rename};
 use super::event::{Chat, Event};
+use super::queue_bytes::{Budget, ClientBytes};
 
 /// The room every client starts in.
 pub const LOBBY: &str = "#lobby";
@@ -24,6 +26,7 @@ pub const MAX_ROOMS_PER_CLIENT: usize = 256;
 struct Client {
     nick: String,
     tx: mpsc::Sender<Event>,
+    bytes: Arc<ClientBytes>,
     kill: Arc<Notify>,
     rooms: BTreeSet<String>,
     kicked: bool,
@@ -51,6 +54,10 @@ pub struct Settings {
     pub max_clients: usize,
     /// Records queued for one client.
     pub queue: usize,
+    /// Bytes queued for one client.
+    pub queue_bytes: usize,
+    /// Bytes queued for all clients together.
+    pub max_queued_bytes: usize,
 }
 
 /// The shared state.
@@ -58,19 +65,29 @@ pub struct Hub {
     state: Mutex<State>,
     max_clients: usize,
     queue: usize,
+    budget: Arc<Budget>,
 }
 
-fn push(client: &mut Client, ev: Event) {
+/// Queues `ev` for `client`, one of `clients` connected; a client whose
+/// queue is full (records or bytes) is marked and told to end.
+fn push_counted(client: &mut Client, clients: usize, ev: Event) {
     if client.kicked {
+        return;
+    }
+    let n = ev.queued_bytes();
+    if !client.bytes.try_reserve(n, clients) {
+        client.kicked = true;
+        client.kill.notify_one();
         return;
     }
     match client.tx.try_send(ev) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(_)) => {
+            client.bytes.release(n);
             client.kicked = true;
             client.kill.notify_one();
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => {}
+        Err(mpsc::error::TrySendError::Closed(_)) => client.bytes.release(n),
     }
 }
 
@@ -85,23 +102,39 @@ impl State {
         let Some(room) = self.rooms.get(room_key) else {
             return;
         };
+        let clients = self.clients.len();
         for m in room.members.iter().filter(|m| **m != except) {
             if let Some(c) = self.clients.get_mut(m) {
-                push(c, event());
+                push_counted(c, clients, event());
             }
+        }
+    }
+
+    /// Queues `ev` for client `id`, if connected.
+    fn push(&mut self, id: ClientId, ev: Event) {
+        let clients = self.clients.len();
+        if let Some(c) = self.clients.get_mut(&id) {
+            push_counted(c, clients, ev);
         }
     }
 }
 
 impl Hub {
     /// A hub admitting `settings.max_clients`, with queues of
-    /// `settings.queue` records (at least 16).
+    /// `settings.queue` records (at least 16) and `settings.queue_bytes`
+    /// bytes, `settings.max_queued_bytes` in all.
     pub fn new(settings: Settings) -> Arc<Hub> {
         Arc::new(Hub {
             state: Mutex::new(State::default()),
             max_clients: settings.max_clients,
             queue: settings.queue.max(16),
+            budget: Budget::new(settings.queue_bytes, settings.max_queued_bytes),
         })
+    }
+
+    /// Bytes queued for all clients now.
+    pub fn queued_bytes(&self) -> usize {
+        self.budget.total()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -135,19 +168,27 @@ impl Hub {
         let id = st.next_id;
         let (tx, rx) = mpsc::channel(self.queue);
         let kill = Arc::new(Notify::new());
-        let _ = tx.try_send(welcome(&nick));
+        let bytes = self.budget.client();
         st.nicks.insert(key(&nick), id);
         st.clients.insert(
             id,
             Client {
                 nick: nick.clone(),
                 tx,
+                bytes: bytes.clone(),
                 kill: kill.clone(),
                 rooms: BTreeSet::new(),
                 kicked: false,
             },
         );
-        Ok(Registered { id, nick, rx, kill })
+        st.push(id, welcome(&nick));
+        Ok(Registered {
+            id,
+            nick,
+            rx,
+            bytes,
+            kill,
+        })
     }
 
     /// Removes a client, telling the members of its rooms.
@@ -179,10 +220,7 @@ impl Hub {
     /// Queues `ev` for client `id` (which is disconnected if its queue is
     /// full).
     pub fn send_to(&self, id: ClientId, ev: Event) {
-        let mut st = self.lock();
-        if let Some(c) = st.clients.get_mut(&id) {
-            push(c, ev);
-        }
+        self.lock().push(id, ev);
     }
 
     /// The current nick of `id`.
@@ -227,7 +265,7 @@ impl Hub {
         let Some(&target) = st.nicks.get(&key(to)) else {
             return false;
         };
-        let Some(c) = st.clients.get_mut(&target) else {
+        let Some(c) = st.clients.get(&target) else {
             return false;
         };
         let room = format!("@{}", c.nick);
@@ -239,7 +277,7 @@ impl Hub {
             text: text.to_owned(),
             legacy: false,
         };
-        push(c, Event::Chat(Arc::new(chat)));
+        st.push(target, Event::Chat(Arc::new(chat)));
         true
     }
 
@@ -264,10 +302,10 @@ impl Hub {
         let name = room_entry.name.clone();
         if let Some(c) = st.clients.get_mut(&id) {
             c.rooms.insert(room_key.clone());
-            for mut chat in history {
-                chat.room.clone_from(&name);
-                push(c, Event::Chat(Arc::new(chat)));
-            }
+        }
+        for mut chat in history {
+            chat.room.clone_from(&name);
+            st.push(id, Event::Chat(Arc::new(chat)));
         }
         notice_room(&mut st, &room_key, id, &format!("{nick} joined {name}"));
         true
@@ -294,9 +332,7 @@ impl Hub {
         if empty && room_key != LOBBY {
             st.rooms.remove(&room_key);
         }
-        if let Some(c) = st.clients.get_mut(&id) {
-            push(c, Event::Notice(format!("you left {name}")));
-        }
+        st.push(id, Event::Notice(format!("you left {name}")));
         notice_room(&mut st, &room_key, id, &format!("{nick} left {name}"));
         true
     }
@@ -314,7 +350,7 @@ impl Hub {
         };
         let old = std::mem::replace(&mut c.nick, new.to_owned());
         let rooms: Vec<String> = c.rooms.iter().cloned().collect();
-        push(c, Event::Notice(format!("you are now known as {new}")));
+        st.push(id, Event::Notice(format!("you are now known as {new}")));
         st.nicks.remove(&key(&old));
         st.nicks.insert(new_key, id);
         let text = format!("{old} is now known as {new}");
@@ -327,9 +363,7 @@ impl Hub {
                 .unwrap_or_default();
             for m in members {
                 if m != id && told.insert(m) {
-                    if let Some(c) = st.clients.get_mut(&m) {
-                        push(c, Event::Notice(text.clone()));
-                    }
+                    st.push(m, Event::Notice(text.clone()));
                 }
             }
         }
@@ -352,8 +386,9 @@ impl Hub {
     pub fn close_all(&self, reason: &str) {
         let mut st = self.lock();
         st.closing = true;
+        let clients = st.clients.len();
         for c in st.clients.values_mut() {
-            push(c, Event::Close(reason.to_owned()));
+            push_counted(c, clients, Event::Close(reason.to_owned()));
         }
     }
 }
@@ -409,6 +444,8 @@ mod tests {
         let hub = Hub::new(Settings {
             max_clients: 10,
             queue: 16,
+            queue_bytes: 1 << 20,
+            max_queued_bytes: 1 << 20,
         });
         let a = hub.register("Alice", welcome).expect("a");
         let b = hub.register("alice", welcome).expect("b");
@@ -428,6 +465,8 @@ mod tests {
         let hub = Hub::new(Settings {
             max_clients: 1,
             queue: 16,
+            queue_bytes: 1 << 20,
+            max_queued_bytes: 1 << 20,
         });
         let _a = hub.register("a", welcome).expect("a");
         assert!(matches!(
@@ -441,6 +480,8 @@ mod tests {
         let hub = Hub::new(Settings {
             max_clients: 10,
             queue: 16,
+            queue_bytes: 1 << 20,
+            max_queued_bytes: 1 << 20,
         });
         let a = hub.register("alice", welcome).expect("a");
         let _b = hub.register("bob", welcome).expect("b");

@@ -67,6 +67,8 @@ mod tests {
         Hub::new(Settings {
             max_clients: 4,
             queue: 16,
+            queue_bytes: 1 << 20,
+            max_queued_bytes: 1 << 20,
         })
     }
 

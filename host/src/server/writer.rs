@@ -1,6 +1,8 @@
 //! A session's writer task: owns the sending half of the session, drains the
 //! client's bounded queue, seals each event and writes them in batches.
 
+use std::sync::Arc;
+
 use dhchat_core::error::Error;
 use dhchat_core::record::MAX_RECORD;
 use dhchat_core::session::SendHalf;
@@ -10,18 +12,21 @@ use tokio::sync::mpsc;
 
 use super::disconnect::Disconnect;
 use super::event::Event;
+use super::queue_bytes::ClientBytes;
 use crate::rng::HostRng;
 
 /// Bytes the writer gathers before writing them in one go.
 const WRITE_BATCH: usize = 32 * 1024;
 
 /// Writes the queue's events until CLOSE is written, writing fails, or the
-/// queue is closed; returns how the session ended on this side.
+/// queue is closed; returns how the session ended on this side. Each event
+/// taken off the queue gives its bytes back to `bytes`.
 pub async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut send: SendHalf,
     mut rng: HostRng,
     mut rx: mpsc::Receiver<Event>,
+    bytes: Arc<ClientBytes>,
 ) -> Disconnect {
     let mut record = vec![0u8; MAX_RECORD];
     let mut out = Vec::with_capacity(WRITE_BATCH + MAX_RECORD);
@@ -30,6 +35,7 @@ pub async fn write_loop(
         let mut next = Some(first);
         let mut close = false;
         while let Some(ev) = next.take() {
+            bytes.release(ev.queued_bytes());
             match ev.with_message(|m| send.seal(m, &mut rng, &mut record)) {
                 Ok(n) => out.extend_from_slice(record.get(..n).unwrap_or(&[])),
                 Err(e @ Error::Record(_)) => return Disconnect::WriteFailed(e.to_string()),

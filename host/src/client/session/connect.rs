@@ -105,7 +105,7 @@ async fn connect_inner(
         config,
         trust,
         new_rng(),
-        &mut BlockingPool,
+        &mut BlockingPool::new(1),
         Box::new(Buffers::new()),
     )
     .await;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dhchat_core::driver::asynch::Offload as _;
 use dhchat_core::legacy::{
     self, LegacyKey, LegacyNick, ServerExchange, CLIENT_KEY_LEN, EXIT_ANSWER, EXIT_COMMAND,
     MAX_READ, SERVER_KEY_LEN,
@@ -103,9 +104,11 @@ impl Drop for Unregister {
     }
 }
 
-/// The key exchange: a handshake slot, then the 2064-byte key message in one write and
-/// the client's 1024 bytes, all within the handshake deadline. `None` if it failed
-/// (logged); the slot is released either way.
+/// The key exchange: the 2064-byte key message in one write and the client's 1024
+/// bytes, all within the handshake deadline; the two exponentiations run on the
+/// handshaker's blocking pool under its CPU permits (held only while they compute,
+/// never across the network reads), as for version 1 handshakes. `None` if it failed
+/// (logged).
 async fn exchange(
     services: &Services,
     mut stream: TcpStream,
@@ -114,16 +117,16 @@ async fn exchange(
     let handshaker = &services.handshaker;
     let deadline = handshaker.timeout();
     let end = tokio::time::Instant::now() + deadline;
-    let Some(permit) = handshaker.slot(end).await else {
-        tracing::warn!(%peer, "legacy client refused: no handshake slot free within the deadline");
-        return None;
-    };
+    let mut pool = handshaker.pool();
     let group = handshaker.group();
-    let prepared = tokio::task::spawn_blocking(move || {
-        let server = ServerExchange::new(group, &mut new_rng());
-        let mut msg = vec![0u8; SERVER_KEY_LEN];
-        server.write_key_message(&mut msg).map(|_| (server, msg))
-    })
+    let prepared = tokio::time::timeout_at(
+        end,
+        pool.run(move || {
+            let server = ServerExchange::new(group, &mut new_rng());
+            let mut msg = vec![0u8; SERVER_KEY_LEN];
+            server.write_key_message(&mut msg).map(|_| (server, msg))
+        }),
+    )
     .await;
     let (server, msg) = match prepared {
         Ok(Ok(x)) => x,
@@ -131,7 +134,10 @@ async fn exchange(
             tracing::error!(%peer, "legacy key exchange: {e}");
             return None;
         }
-        Err(_) => return None,
+        Err(_) => {
+            tracing::info!(%peer, "legacy key exchange failed: no CPU permit within {}s", deadline.as_secs());
+            return None;
+        }
     };
     let io = tokio::time::timeout_at(end, async {
         stream.write_all(&msg).await?;
@@ -151,8 +157,7 @@ async fn exchange(
             return None;
         }
     };
-    let key = tokio::task::spawn_blocking(move || server.finish(&client_key)).await;
-    drop(permit);
+    let key = tokio::time::timeout_at(end, pool.run(move || server.finish(&client_key))).await;
     match key {
         Ok(Ok(key)) => {
             tracing::info!(%peer, group = %group, "legacy key exchange complete (unauthenticated)");
@@ -162,7 +167,10 @@ async fn exchange(
             tracing::info!(%peer, "legacy key exchange failed: {e}");
             None
         }
-        Err(_) => None,
+        Err(_) => {
+            tracing::info!(%peer, "legacy key exchange failed: not finished within {}s", deadline.as_secs());
+            None
+        }
     }
 }
 
