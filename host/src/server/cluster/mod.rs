@@ -110,9 +110,18 @@ pub async fn start(
     let names = Names::new(&options.cluster_name);
     let (events_tx, events) = mpsc::channel(64);
     let urls = options.urls.join(",");
+    let servers = options
+        .urls
+        .iter()
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .with_context(|| format!("--cluster: {u}: not a NATS server URL"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let client = retry("connecting to NATS", || {
         let events_tx = events_tx.clone();
         let urls = urls.clone();
+        let servers = servers.clone();
         async move {
             let connect = options.connect_options().await?.event_callback(move |event| {
                 let tx = events_tx.clone();
@@ -121,7 +130,7 @@ pub async fn start(
                 }
             });
             connect
-                .connect(urls.as_str())
+                .connect(servers)
                 .await
                 .with_context(|| format!("cannot connect to {urls}"))
         }
@@ -142,10 +151,14 @@ pub async fn start(
         ensure_bucket(&js, names.node_bucket(), ttl, replicas)
     })
     .await?;
-    node_kv
-        .put(&node, Bytes::new())
-        .await
-        .context("cluster: cannot register this node")?;
+    // A bucket just created may not take writes on every server yet.
+    retry("registering this node", || async {
+        node_kv
+            .put(&node, Bytes::new())
+            .await
+            .context("cannot put this node's liveness entry")
+    })
+    .await?;
     let nodes = Nodes::new(ttl);
     nodes
         .clone()
