@@ -22,9 +22,15 @@ async fn clients_on_different_nodes_chat_in_a_room_and_by_direct_message() {
     join(&mut bob, "#ops").await;
 
     alice.say("#ops", "hello from a").await;
-    assert_eq!(live_msg(&mut bob).await, msg("alice", "#ops", "hello from a"));
+    assert_eq!(
+        live_msg(&mut bob).await,
+        msg("alice", "#ops", "hello from a")
+    );
     bob.say("#ops", "hello from b").await;
-    assert_eq!(live_msg(&mut alice).await, msg("bob", "#ops", "hello from b"));
+    assert_eq!(
+        live_msg(&mut alice).await,
+        msg("bob", "#ops", "hello from b")
+    );
 
     alice.say("@bob", "psst").await;
     assert_eq!(live_msg(&mut bob).await, msg("alice", "@bob", "psst"));
@@ -38,7 +44,11 @@ async fn clients_on_different_nodes_chat_in_a_room_and_by_direct_message() {
     let mut nicks = Vec::new();
     loop {
         match alice.recv().await {
-            Got::Roster { room, more, nicks: part } => {
+            Got::Roster {
+                room,
+                more,
+                nicks: part,
+            } => {
                 assert_eq!(room, "#ops");
                 nicks.extend(part);
                 if !more {

@@ -7,10 +7,25 @@ use dhchat_core::message::Message;
 
 use crate::common::{connect, try_connect, Got};
 use crate::nats::NatsCluster;
-use crate::nodes::{connect_when_accepting, expect_busy_then_close, history_texts, live_texts, Nodes};
+use crate::nodes::{
+    connect_when_accepting, expect_busy_then_close, history_texts, live_texts, Nodes,
+};
 
 /// The default `--cluster-nick-ttl`.
 const NICK_TTL: Duration = Duration::from_secs(15);
+
+/// The client port of the NATS server a node last connected to (from the
+/// NATS client's log line `connected successfully server=PORT`).
+fn connected_port(log: &str) -> u16 {
+    log.lines()
+        .rev()
+        .find_map(|l| {
+            let rest = l.split("connected successfully server=").nth(1)?;
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no NATS connection in the node's log:\n{log}"))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_one_nats_server_mid_chat_loses_nothing_and_keeps_the_order() {
@@ -33,9 +48,17 @@ async fn killing_one_nats_server_mid_chat_loses_nothing_and_keeps_the_order() {
         alice
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
-    nats.kill(0);
+    // The NATS server alice's node is connected to: the node must move to
+    // another one mid-chat.
+    let port = connected_port(&a.log_text());
+    let victim = nats
+        .index_of_port(port)
+        .unwrap_or_else(|| panic!("node a is connected to no server of the cluster ({port})"));
+    nats.kill(victim);
     let got = live_texts(&mut bob, total).await;
     assert_eq!(got, expected, "every message once, in the order sent");
+    let moved = connected_port(&a.log_text());
+    assert_ne!(moved, port, "node a reconnected to another NATS server");
     let mut alice = sender.await.expect("sender");
     // And nothing more (no duplicate after the last one).
     alice.say("#lobby", "end").await;
@@ -43,7 +66,8 @@ async fn killing_one_nats_server_mid_chat_loses_nothing_and_keeps_the_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_node_s_clients_reconnect_elsewhere_see_the_history_and_their_nicks_free_within_the_ttl() {
+async fn a_killed_node_s_clients_reconnect_elsewhere_see_the_history_and_their_nicks_free_within_the_ttl(
+) {
     let nats = NatsCluster::start();
     let nodes = Nodes::new(&nats.urls());
     let a = nodes.start(0);
@@ -58,7 +82,10 @@ async fn a_killed_node_s_clients_reconnect_elsewhere_see_the_history_and_their_n
     let killed = Instant::now();
 
     let mut again = connect(&b, "alice").await;
-    assert_eq!(again.nick, "alice2", "the crashed node's reservation still holds");
+    assert_eq!(
+        again.nick, "alice2",
+        "the crashed node's reservation still holds"
+    );
     assert_eq!(history_texts(&mut again, 1).await, ["before the crash"]);
 
     // Within the TTL (plus one renewal period) the nick is free again.
@@ -84,7 +111,8 @@ async fn a_killed_node_s_clients_reconnect_elsewhere_see_the_history_and_their_n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restarting_the_whole_nats_cluster_keeps_the_history_and_clients_are_told_while_it_is_down() {
+async fn restarting_the_whole_nats_cluster_keeps_the_history_and_clients_are_told_while_it_is_down()
+{
     let mut nats = NatsCluster::start();
     let nodes = Nodes::new(&nats.urls());
     let a = nodes.start(0);

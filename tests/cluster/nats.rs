@@ -169,6 +169,11 @@ impl NatsCluster {
         }
     }
 
+    /// The index of the server listening for clients on `port`.
+    pub fn index_of_port(&self, port: u16) -> Option<usize> {
+        self.nodes.iter().position(|n| n.client_port == port)
+    }
+
     /// Kills server `i` (SIGKILL).
     pub fn kill(&mut self, i: usize) {
         self.nodes[i].kill();

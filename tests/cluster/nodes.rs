@@ -45,7 +45,11 @@ impl Nodes {
 
 /// Connects as `nick`, retrying while the node refuses with ERROR 8 (it
 /// lost NATS and has not got it back yet), for up to `within`.
-pub async fn connect_when_accepting(server: &TestServer, nick: &str, within: Duration) -> TestClient {
+pub async fn connect_when_accepting(
+    server: &TestServer,
+    nick: &str,
+    within: Duration,
+) -> TestClient {
     let start = Instant::now();
     loop {
         match try_connect(server.addr, server.key, nick, None).await {
@@ -102,7 +106,9 @@ pub async fn expect_busy_then_close(c: &mut TestClient, within: Duration) {
     let start = Instant::now();
     let mut busy = false;
     loop {
-        let left = within.saturating_sub(start.elapsed()).max(Duration::from_millis(1));
+        let left = within
+            .saturating_sub(start.elapsed())
+            .max(Duration::from_millis(1));
         match c.try_recv(left).await {
             Some(Ok(Got::Error(code::SERVER_BUSY, _))) => busy = true,
             Some(Ok(Got::Close(_))) => {

@@ -128,7 +128,9 @@ impl NatsBus {
                 .js
                 .send_publish(
                     subject.clone(),
-                    PublishMessage::build().payload(payload.clone()).message_id(&id),
+                    PublishMessage::build()
+                        .payload(payload.clone())
+                        .message_id(&id),
                 )
                 .await;
             let error = match attempt {

@@ -105,7 +105,13 @@ impl Direct {
     /// # Errors
     /// [`NoSuchNick`] if nobody in the cluster holds `to`, or its node did
     /// not take the message in time (logged).
-    pub async fn send(&self, from: &str, to: &str, time_ms: u64, text: &str) -> Result<(), NoSuchNick> {
+    pub async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        time_ms: u64,
+        text: &str,
+    ) -> Result<(), NoSuchNick> {
         let dm = DirectMessage {
             from: from.to_owned(),
             time_ms,

@@ -351,12 +351,7 @@ impl Feed<'_> {
             return;
         }
         let history: Vec<Chat> = self.ring.iter().cloned().collect();
-        let joined = Fanout::join(
-            self.cx.hub.as_ref(),
-            request.member,
-            &request.room,
-            history,
-        );
+        let joined = Fanout::join(self.cx.hub.as_ref(), request.member, &request.room, history);
         let _ = request.reply.send(joined);
     }
 }

@@ -123,12 +123,15 @@ pub async fn start(
         let urls = urls.clone();
         let servers = servers.clone();
         async move {
-            let connect = options.connect_options().await?.event_callback(move |event| {
-                let tx = events_tx.clone();
-                async move {
-                    let _ = tx.try_send(event);
-                }
-            });
+            let connect = options
+                .connect_options()
+                .await?
+                .event_callback(move |event| {
+                    let tx = events_tx.clone();
+                    async move {
+                        let _ = tx.try_send(event);
+                    }
+                });
             connect
                 .connect(servers)
                 .await
@@ -139,7 +142,13 @@ pub async fn start(
     let js = jetstream::new(client.clone());
     let advertised = client.server_info().connect_urls.len().max(1);
     let (stream, replicas) = retry("setting up the JetStream stream", || {
-        ensure_stream(&js, &names, options.cluster_replicas, advertised, settings.retain)
+        ensure_stream(
+            &js,
+            &names,
+            options.cluster_replicas,
+            advertised,
+            settings.retain,
+        )
     })
     .await?;
     let ttl = options.nick_ttl();
@@ -228,7 +237,10 @@ async fn ensure_stream(
                 .await
                 .context("updating the stream")?;
         }
-        let stream = js.get_stream(names.stream()).await.context("reading the stream")?;
+        let stream = js
+            .get_stream(names.stream())
+            .await
+            .context("reading the stream")?;
         return Ok((stream, want_replicas));
     }
     let num_replicas = replicas.map_or(default_replicas, usize::from);
@@ -279,7 +291,10 @@ async fn renew(nicks: Arc<Nicks>, node_kv: kv::Store, node: String, hub: Arc<Hub
             tracing::warn!(error = %e, "cluster: cannot renew this node's liveness entry");
         }
         for member in nicks.renew().await {
-            tracing::warn!(client = member, "cluster: the member's nick expired and was taken");
+            tracing::warn!(
+                client = member,
+                "cluster: the member's nick expired and was taken"
+            );
             let text = "your nick was taken while the cluster was unreachable; reconnect";
             hub.send_to(member, Event::Error(code::NAME_IN_USE, text.into()));
             hub.send_to(member, Event::Close(text.into()));

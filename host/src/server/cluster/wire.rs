@@ -86,8 +86,7 @@ impl DirectMessage {
     /// # Errors
     /// A short description of what is wrong (for the log).
     pub fn decode(bytes: &[u8]) -> Result<DirectMessage, &'static str> {
-        let m: DirectMessage =
-            serde_json::from_slice(bytes).map_err(|_| "not a direct message")?;
+        let m: DirectMessage = serde_json::from_slice(bytes).map_err(|_| "not a direct message")?;
         if !is_valid_nick(&m.from) {
             return Err("bad sender nick");
         }
