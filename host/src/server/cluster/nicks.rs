@@ -143,7 +143,7 @@ impl Nicks {
             let renewed = match self.kv.update(&h.key, value.clone(), h.revision).await {
                 Ok(revision) => Some(revision),
                 Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
-                    if !self.lock().get(&member).is_some_and(|cur| cur.key == h.key) {
+                    if self.lock().get(&member).is_none_or(|cur| cur.key != h.key) {
                         // Given back meanwhile.
                         continue;
                     }

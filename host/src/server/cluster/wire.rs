@@ -148,7 +148,7 @@ mod tests {
         let bytes = serde_json::to_vec(&m).expect("encode");
         let back = RoomMessage::decode(&bytes).expect("decode");
         assert_eq!(back, m);
-        assert_eq!(back.chat(true).history, true);
+        assert!(back.chat(true).history);
         assert_eq!(back.chat(false), chat());
     }
 
