@@ -190,7 +190,12 @@ impl NatsCluster {
             .iter()
             .map(|n| {
                 let text = std::fs::read_to_string(&n.log).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                let tail: Vec<&str> = text
+                    .lines()
+                    .rev()
+                    .filter(|l| !l.contains("Error trying to connect to route"))
+                    .take(40)
+                    .collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
                 format!("== {} ==\n{}", log_name(&n.log), tail.join("\n"))
             })

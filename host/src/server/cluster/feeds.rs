@@ -35,6 +35,8 @@ use crate::server::rooms::Hub;
 const CHECK_EVERY: Duration = Duration::from_secs(5);
 /// Attempts to reach a room's feed before a JOIN gives up.
 const JOIN_ATTEMPTS: usize = 3;
+/// Longest pull request of a feed's consumer (its heartbeat is half).
+const PULL_EXPIRES: Duration = Duration::from_secs(4);
 /// How long a new feed keeps trying to read its room's position.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -168,6 +170,11 @@ async fn subscribe(
         .create_consumer(OrderedConfig {
             filter_subject: subject.to_owned(),
             deliver_policy,
+            // Pull requests of at most this long, and idle heartbeats of
+            // half of it: a consumer lost with its NATS server is noticed
+            // and recreated (from the next sequence) within seconds, not
+            // the client's default of tens of seconds.
+            max_expires: PULL_EXPIRES,
             ..OrderedConfig::default()
         })
         .await
