@@ -6,16 +6,16 @@
 //! - [`Bus`] is what a session's commands call: publish to a room (stored,
 //!   then delivered in one total order per room), deliver a direct message
 //!   to a member, reserve a nick, join a room (its recent history replayed
-//!   first, then every later message live).
+//!   first, then every later message live), list a room's members.
 //! - [`Fanout`] is how a bus hands messages out to the members connected to
 //!   this server process (the [`Hub`](super::rooms::Hub) implements it).
 //!
 //! The first implementation, [`LocalBus`](super::local_bus::LocalBus), is
-//! the SQLite history thread in front of the in-process hub. A clustered
-//! implementation (a message bus such as NATS JetStream: a stream per room
-//! gives the per-room order and the replay, a key-value bucket the nick
-//! reservations) goes behind the same [`Bus`] and hands what it receives to
-//! the local [`Fanout`].
+//! the SQLite history thread in front of the in-process hub. The cluster
+//! implementation, [`NatsBus`](super::cluster::NatsBus) (NATS JetStream: one
+//! stream with a subject per room gives the per-room order and the replay, a
+//! key-value bucket the nick reservations), goes behind the same [`Bus`] and
+//! hands what it receives to the local hub.
 
 use std::fmt;
 use std::future::Future;
@@ -47,6 +47,9 @@ impl fmt::Display for Closed {
 }
 
 impl std::error::Error for Closed {}
+
+/// A room's spelling and its members' nicks (the answer to WHO).
+pub type Roster = (String, Vec<String>);
 
 /// No member is called by that nick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,11 +95,11 @@ pub trait Bus: Send + Sync {
     ///
     /// # Errors
     /// [`RegisterError::Busy`] at the client cap or while shutting down.
-    fn register(
-        &self,
-        wanted: &str,
-        welcome: &dyn Fn(&str) -> Event,
-    ) -> Result<Registered, RegisterError>;
+    fn register<'a>(
+        &'a self,
+        wanted: &'a str,
+        welcome: &'a (dyn Fn(&str) -> Event + Sync),
+    ) -> BusFuture<'a, Result<Registered, RegisterError>>;
 
     /// Takes a member off the bus: gives back its nick and takes it out of
     /// its rooms, telling their members it left (`reason`).
@@ -115,11 +118,17 @@ pub trait Bus: Send + Sync {
     ///
     /// # Errors
     /// [`NoSuchNick`] if no member is called `to` (or `from` is gone).
-    fn direct(&self, from: ClientId, to: &str, time_ms: u64, text: &str) -> Result<(), NoSuchNick>;
+    fn direct<'a>(
+        &'a self,
+        from: ClientId,
+        to: &'a str,
+        time_ms: u64,
+        text: &'a str,
+    ) -> BusFuture<'a, Result<(), NoSuchNick>>;
 
     /// Reserves `new` (a valid nick) for `member`, giving back its old one
     /// and telling it and the members of its rooms.
-    fn rename(&self, member: ClientId, new: &str) -> Rename;
+    fn rename<'a>(&'a self, member: ClientId, new: &'a str) -> BusFuture<'a, Rename>;
 
     /// Joins `member` to `room`: the room's recent history first, then every
     /// message published after it, live. `Ok(false)` if it was a member
@@ -128,6 +137,10 @@ pub trait Bus: Send + Sync {
     /// # Errors
     /// [`Closed`] if the bus has shut down.
     fn join<'a>(&'a self, member: ClientId, room: &'a str) -> BusFuture<'a, Result<bool, Closed>>;
+
+    /// The spelling of `room` and the nicks of all its members (on every
+    /// server process the bus spans), or `None` if it has no members.
+    fn who<'a>(&'a self, room: &'a str) -> BusFuture<'a, Option<Roster>>;
 }
 
 /// How a bus hands messages to the members connected to this process.

@@ -165,6 +165,10 @@ pub struct Args {
     /// can read messages, but need not keep them in logs).
     #[arg(long)]
     pub log_messages: bool,
+
+    /// Cluster mode over NATS JetStream (off by default: one node, SQLite).
+    #[command(flatten)]
+    pub cluster: super::cluster::ClusterOptions,
 }
 
 fn parse_group(s: &str) -> Result<Group, String> {

@@ -116,7 +116,7 @@ async fn welcome_or_refuse(
         server_name: settings.server_name.clone(),
         motd: settings.motd.clone(),
     };
-    match services.bus.register(&nick, &welcome) {
+    match services.bus.register(&nick, &welcome).await {
         Ok(reg) => Some(Welcomed {
             reg,
             io,

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use super::bus::{Bus, BusFuture, ClientId, Closed, NoSuchNick, RegisterError, Registered, Rename};
+use super::bus::{
+    Bus, BusFuture, ClientId, Closed, NoSuchNick, RegisterError, Registered, Rename, Roster,
+};
 use super::event::{Chat, Event};
 use super::history::History;
 use super::rooms::Hub;
@@ -24,12 +26,12 @@ impl LocalBus {
 }
 
 impl Bus for LocalBus {
-    fn register(
-        &self,
-        wanted: &str,
-        welcome: &dyn Fn(&str) -> Event,
-    ) -> Result<Registered, RegisterError> {
-        self.hub.register(wanted, welcome)
+    fn register<'a>(
+        &'a self,
+        wanted: &'a str,
+        welcome: &'a (dyn Fn(&str) -> Event + Sync),
+    ) -> BusFuture<'a, Result<Registered, RegisterError>> {
+        Box::pin(async move { self.hub.register(wanted, welcome) })
     }
 
     fn unregister(&self, member: ClientId, reason: &str) {
@@ -46,19 +48,31 @@ impl Bus for LocalBus {
         })
     }
 
-    fn direct(&self, from: ClientId, to: &str, time_ms: u64, text: &str) -> Result<(), NoSuchNick> {
-        if self.hub.direct(from, to, time_ms, text) {
-            Ok(())
-        } else {
-            Err(NoSuchNick)
-        }
+    fn direct<'a>(
+        &'a self,
+        from: ClientId,
+        to: &'a str,
+        time_ms: u64,
+        text: &'a str,
+    ) -> BusFuture<'a, Result<(), NoSuchNick>> {
+        Box::pin(async move {
+            if self.hub.direct(from, to, time_ms, text) {
+                Ok(())
+            } else {
+                Err(NoSuchNick)
+            }
+        })
     }
 
-    fn rename(&self, member: ClientId, new: &str) -> Rename {
-        self.hub.rename(member, new)
+    fn rename<'a>(&'a self, member: ClientId, new: &'a str) -> BusFuture<'a, Rename> {
+        Box::pin(async move { self.hub.rename(member, new) })
     }
 
     fn join<'a>(&'a self, member: ClientId, room: &'a str) -> BusFuture<'a, Result<bool, Closed>> {
         Box::pin(async move { self.history.join(member, room).await.ok_or(Closed) })
+    }
+
+    fn who<'a>(&'a self, room: &'a str) -> BusFuture<'a, Option<Roster>> {
+        Box::pin(async move { self.hub.roster(room) })
     }
 }

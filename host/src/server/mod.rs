@@ -28,6 +28,7 @@
 //! | [`disconnect`] | why a session ended (log text, short reason) |
 //! | [`bus`] | the message-bus interface ([`bus::Bus`], [`bus::Fanout`]) |
 //! | [`local_bus`] | the first bus: SQLite history in front of the hub |
+//! | [`cluster`] | the cluster bus (`--cluster`): NATS JetStream |
 //! | [`rooms`] | clients, nicks, rooms, fan-out to bounded queues |
 //! | [`queue_bytes`] | the byte budget of the send queues, per client and in all |
 //! | [`loglimit`] | lines per second of one kind of log line, with the count left out |
@@ -44,6 +45,7 @@
 
 pub mod authorized_keys;
 pub mod bus;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod connection;
@@ -121,10 +123,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     check_private(dir)?;
     let identity = crate::keyfile::load_or_create(&dir.join(KEY_FILE))?;
     let admission = Admission::new(args.authorized_keys.clone()).map_err(anyhow::Error::msg)?;
-    let db = history::open(&dir.join(DB_FILE))?;
     let settings = args.settings();
     let hub = Hub::new(settings.rooms);
-    let (history, history_thread) = History::start(db, hub.clone(), settings.history)?;
+    let backend = if args.cluster.enabled() {
+        Backend::Cluster(cluster::start(&args.cluster, hub.clone(), settings.history).await?)
+    } else {
+        let db = history::open(&dir.join(DB_FILE))?;
+        let (history, thread) = History::start(db, hub.clone(), settings.history)?;
+        Backend::Local(history, thread)
+    };
 
     let listener = TcpListener::bind(args.listen)
         .await
@@ -164,7 +171,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         handshaker: Handshaker::new(settings.handshake, Arc::new(identity), admission.clone()),
         settings: settings.session,
         hub: hub.clone(),
-        bus: Arc::new(LocalBus::new(hub.clone(), history.clone())),
+        bus: backend.bus(&hub),
     });
     let gate = Gate::new(settings.gate);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -191,8 +198,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let signal = signal?;
     tracing::info!("{signal}: shutting down");
     shutdown::close_sessions(&hub, done).await;
-    history.shutdown().await;
-    let _ = tokio::task::spawn_blocking(move || history_thread.join()).await;
-    tracing::info!("history closed; bye");
+    match backend {
+        Backend::Local(history, thread) => {
+            history.shutdown().await;
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            tracing::info!("history closed; bye");
+        }
+        Backend::Cluster(bus) => {
+            bus.shutdown().await;
+            tracing::info!("cluster nicks given back; bye");
+        }
+    }
     Ok(())
+}
+
+/// Where rooms, history and nicks live: this process (SQLite) or a cluster.
+enum Backend {
+    Local(History, std::thread::JoinHandle<()>),
+    Cluster(Arc<cluster::NatsBus>),
+}
+
+impl Backend {
+    fn bus(&self, hub: &Arc<Hub>) -> Arc<dyn bus::Bus> {
+        match self {
+            Backend::Local(history, _) => Arc::new(LocalBus::new(hub.clone(), history.clone())),
+            Backend::Cluster(bus) => bus.clone(),
+        }
+    }
 }

@@ -382,6 +382,17 @@ impl Hub {
         Some((r.name.clone(), nicks))
     }
 
+    /// Queues ERROR `code` with `text`, then CLOSE, for every client (the
+    /// hub stays open: the cluster bus uses it when it loses NATS).
+    pub fn refuse_all(&self, code: u16, text: &str) {
+        let mut st = self.lock();
+        let clients = st.clients.len();
+        for c in st.clients.values_mut() {
+            push_counted(c, clients, Event::Error(code, text.to_owned()));
+            push_counted(c, clients, Event::Close(text.to_owned()));
+        }
+    }
+
     /// Refuses new clients from now on and queues CLOSE for every client.
     pub fn close_all(&self, reason: &str) {
         let mut st = self.lock();

@@ -54,8 +54,8 @@ pub async fn apply(cx: &Context<'_>, msg: Message<'_>) -> Result<(), Disconnect>
         Message::Say { room, text } => say::apply(cx, room, text).await,
         Message::Join { room } => join::apply(cx, room).await,
         Message::Part { room } => part::apply(cx, room),
-        Message::Nick { nick } => nick::apply(cx, nick),
-        Message::Who { room } => who::apply(cx, room),
+        Message::Nick { nick } => nick::apply(cx, nick).await,
+        Message::Who { room } => who::apply(cx, room).await,
         // PONG to a PING is the core's reply, queued by the reader.
         Message::Ping { .. } | Message::Pong { .. } => Ok(()),
         Message::Error { code, text } => report::apply(cx, code, text),

@@ -10,8 +10,8 @@ use crate::server::disconnect::Disconnect;
 ///
 /// # Errors
 /// None: NICK never ends the session.
-pub fn apply(cx: &Context<'_>, nick: &str) -> Result<(), Disconnect> {
-    match cx.bus.rename(cx.member, nick) {
+pub async fn apply(cx: &Context<'_>, nick: &str) -> Result<(), Disconnect> {
+    match cx.bus.rename(cx.member, nick).await {
         Rename::Taken => cx.error(code::NAME_IN_USE, format!("nick {nick} is in use")),
         Rename::Changed(old) => {
             tracing::info!(client = cx.member, %old, new = %nick, "nick change");

@@ -22,7 +22,7 @@ pub async fn apply(cx: &Context<'_>, room: &str, text: &str) -> Result<(), Disco
         if cx.log_messages {
             tracing::info!(client = cx.member, to = %room, text = %Escaped(text), "direct message");
         }
-        if cx.bus.direct(cx.member, nick, time_ms, text).is_err() {
+        if cx.bus.direct(cx.member, nick, time_ms, text).await.is_err() {
             cx.error(code::NO_SUCH_TARGET, format!("no such nick: {nick}"));
         }
         return Ok(());

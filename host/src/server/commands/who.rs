@@ -11,8 +11,8 @@ use crate::server::event::Event;
 ///
 /// # Errors
 /// None: WHO never ends the session.
-pub fn apply(cx: &Context<'_>, room: &str) -> Result<(), Disconnect> {
-    let Some((name, nicks)) = cx.hub.roster(room) else {
+pub async fn apply(cx: &Context<'_>, room: &str) -> Result<(), Disconnect> {
+    let Some((name, nicks)) = cx.bus.who(room).await else {
         cx.error(code::NO_SUCH_TARGET, format!("no such room: {room}"));
         return Ok(());
     };

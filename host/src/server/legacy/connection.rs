@@ -48,7 +48,7 @@ pub async fn serve(
         motd: settings.motd.clone(),
     };
     let (rd, wr) = stream.into_split();
-    let reg = match services.bus.register(nick.as_str(), &welcome) {
+    let reg = match services.bus.register(nick.as_str(), &welcome).await {
         Ok(r) => r,
         Err(RegisterError::Busy) => {
             tracing::warn!(%peer, "legacy client refused: server busy (--max-clients {})", settings.max_clients);

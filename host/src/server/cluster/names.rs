@@ -1,0 +1,79 @@
+//! The NATS names one cluster uses, all derived from `--cluster-name`.
+//!
+//! Room and nick keys (lowercase) are hex-encoded into one subject token, so
+//! no character a name may hold can act as a NATS wildcard or separator.
+
+use crate::server::bus::key;
+
+/// The subjects, stream and buckets of one cluster.
+#[derive(Debug, Clone)]
+pub struct Names {
+    prefix: String,
+}
+
+impl Names {
+    /// The names of the cluster called `cluster` (a validated name).
+    pub fn new(cluster: &str) -> Names {
+        Names {
+            prefix: cluster.to_owned(),
+        }
+    }
+
+    /// The JetStream stream that holds every room (one subject per room).
+    pub fn stream(&self) -> String {
+        format!("{}-rooms", self.prefix)
+    }
+
+    /// The subjects of [`Names::stream`].
+    pub fn room_wildcard(&self) -> String {
+        format!("{}.room.*", self.prefix)
+    }
+
+    /// The stream subject of a room.
+    pub fn room(&self, room: &str) -> String {
+        format!("{}.room.{}", self.prefix, hex::encode(key(room)))
+    }
+
+    /// The core-NATS subject on which the holder of a nick takes direct
+    /// messages.
+    pub fn direct(&self, nick: &str) -> String {
+        format!("{}.dm.{}", self.prefix, hex::encode(key(nick)))
+    }
+
+    /// The core-NATS subject every node answers WHO requests on.
+    pub fn who(&self) -> String {
+        format!("{}.who", self.prefix)
+    }
+
+    /// The key-value bucket of nick reservations.
+    pub fn nick_bucket(&self) -> String {
+        format!("{}-nicks", self.prefix)
+    }
+
+    /// The key-value bucket of live nodes.
+    pub fn node_bucket(&self) -> String {
+        format!("{}-nodes", self.prefix)
+    }
+
+    /// The key of a nick in [`Names::nick_bucket`].
+    pub fn nick_key(nick: &str) -> String {
+        hex::encode(key(nick))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_and_nicks_map_case_insensitively_to_one_wildcard_free_token() {
+        let n = Names::new("c1");
+        assert_eq!(n.room("#Lobby"), n.room("#lobby"));
+        assert_eq!(n.room("#lobby"), "c1.room.236c6f626279");
+        assert_eq!(n.direct("Bob"), n.direct("bob"));
+        let odd = n.room("#a.b*>");
+        let token = odd.strip_prefix("c1.room.").expect("prefix");
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{odd}");
+        assert_eq!(Names::nick_key("ALICE"), Names::nick_key("alice"));
+    }
+}

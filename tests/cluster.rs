@@ -1,0 +1,24 @@
+//! End-to-end tests of cluster mode: a real NATS cluster (three routed
+//! `nats-server` processes with JetStream, on loopback) and two or three
+//! `dhchat-server --cluster` nodes sharing one `server.key`, at their
+//! default settings; clients on different nodes.
+//!
+//! Needs `nats-server` (`scripts/install-nats`, or `NATS_SERVER=path`); the
+//! tests fail, not skip, without it.
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "server/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+#[path = "cluster/nats.rs"]
+mod nats;
+#[path = "cluster/nodes.rs"]
+#[allow(dead_code)]
+mod nodes;
+
+#[path = "cluster/chat.rs"]
+mod chat;
+#[path = "cluster/faults.rs"]
+mod faults;
