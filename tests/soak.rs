@@ -10,7 +10,6 @@
 //! The suite runs it for 30 s; a longer run: `DHCHAT_SOAK_SECS=600 cargo
 //! test -p dhchat-host --test soak`. `DHCHAT_SOAK_SEED` replays a run.
 
-#[allow(dead_code)]
 mod common;
 
 use std::collections::HashSet;
