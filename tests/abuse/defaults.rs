@@ -369,3 +369,132 @@ async fn members_that_never_read_keep_the_servers_memory_bounded_and_the_others_
     drop(sleepers);
     drop(flooders);
 }
+
+/// Samples the server's VmRSS every 20 ms into `peak` until `stop` is set.
+fn sample_peak_rss(
+    server: &TestServer,
+    peak: Arc<std::sync::atomic::AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    let pid = server.pid();
+    tokio::spawn(async move {
+        while !stop.load(Ordering::SeqCst) {
+            if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                if let Some(kb) = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                {
+                    peak.fetch_max(kb * 1024, Ordering::SeqCst);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+}
+
+/// Reads and drops whatever has arrived for `c`, without waiting.
+async fn drain(c: &mut crate::common::TestClient) {
+    while let Some(Ok(_)) = c.try_recv(Duration::ZERO).await {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distinct_direct_messages_to_members_that_never_read_keep_the_servers_memory_bounded() {
+    let _serial = crate::SERIAL.lock().await;
+    let started = Instant::now();
+    let server = TestServer::start(&[]);
+    // Unlike a room message (one copy shared by every queue), each direct
+    // message is held once per recipient: 16 senders at the default rate
+    // limit send 1,100 distinct messages of 4,000 bytes each, round robin
+    // to 16 members that never read and one that does, about 1,035 (4 MiB)
+    // for each. Queues bounded only in records (1,024) would hold 64 MiB
+    // (measured: 61 MiB of growth with --queue-bytes 64 MiB); bounded in
+    // bytes, 1 MiB each.
+    const NON_READERS: usize = 16;
+    const SENDERS: usize = 16;
+    const PER_SENDER: usize = 1_100;
+    const TARGETS: usize = NON_READERS + 1;
+    let mut reader = connect(&server, "reader").await;
+    let mut targets = Vec::new();
+    let mut sleepers = Vec::new();
+    for i in 0..NON_READERS {
+        let c = connect_from(&server, loopback(2), &format!("sleep{i}"), Some(4096)).await;
+        targets.push(format!("@{}", c.nick));
+        sleepers.push(c);
+    }
+    targets.push(format!("@{}", reader.nick));
+    let mut senders = Vec::new();
+    for i in 0..SENDERS {
+        senders.push(connect_from(&server, loopback(3), &format!("dm{i}"), None).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let baseline = rss_bytes(&server);
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(baseline));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_peak_rss(&server, peak.clone(), stop.clone());
+    // The reader's share: every message whose index falls on it.
+    let for_reader = SENDERS
+        * (0..PER_SENDER)
+            .filter(|i| i % TARGETS == NON_READERS)
+            .count();
+    let receiving = tokio::spawn(async move {
+        let mut got = 0;
+        while got < for_reader {
+            if let Got::Msg { from, .. } = reader.recv_msg().await {
+                if from.starts_with("dm") {
+                    got += 1;
+                }
+            }
+        }
+        got
+    });
+    let text = "x".repeat(3990);
+    let targets = Arc::new(targets);
+    let mut sends = Vec::new();
+    for (s, mut c) in senders.into_iter().enumerate() {
+        let (text, targets) = (text.clone(), targets.clone());
+        sends.push(tokio::spawn(async move {
+            for i in 0..PER_SENDER {
+                // Most of the burst, then a bit under 50 a second.
+                if i >= 180 {
+                    tokio::time::sleep(Duration::from_millis(22)).await;
+                }
+                let to = &targets[i % TARGETS];
+                c.say(to, &format!("{s}.{i} {text}")).await;
+                // Errors for members already dropped come back: read them.
+                drain(&mut c).await;
+            }
+            c
+        }));
+    }
+    let mut senders = Vec::new();
+    for s in sends {
+        senders.push(s.await.expect("sender"));
+    }
+    let got = match tokio::time::timeout(STEP, receiving).await {
+        Ok(Ok(got)) => got,
+        other => panic!(
+            "the reader did not receive every direct message: {other:?}\n{}",
+            server.log_text()
+        ),
+    };
+    stop.store(true, Ordering::SeqCst);
+    sampler.await.expect("sampler");
+    let growth = peak.load(Ordering::SeqCst).saturating_sub(baseline);
+    let dropped = log_lines_with(&server, "cannot keep up");
+    eprintln!(
+        "RSS baseline {} MiB, peak growth {} MiB; {dropped} non-readers dropped; reader got \
+         {got} of {for_reader}; took {:?}",
+        baseline >> 20,
+        growth >> 20,
+        started.elapsed()
+    );
+    wait_for_log(&server, "cannot keep up").await;
+    assert!(
+        growth < 40 << 20,
+        "RSS grew by {} MiB for {NON_READERS} clients that never read",
+        growth >> 20
+    );
+    drop(sleepers);
+    drop(senders);
+}

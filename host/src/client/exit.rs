@@ -9,6 +9,7 @@
 //! | 4 | trust failure: server key mismatch, unknown key refused, bad server signature |
 //! | 5 | authentication of a record failed (tampering, replay, reordering, or a man in the middle) |
 //! | 6 | refused by the server (ERROR during the handshake, or ERROR then CLOSE) |
+//! | 7 | the server passed a bound the client sets (e.g. a roster continued without end) |
 
 use std::fmt;
 use std::process::ExitCode;
@@ -24,7 +25,8 @@ Exit codes:
   3  connection failed, lost, or closed by the server
   4  server key mismatch, unknown server key refused, or bad server signature
   5  authentication of a record failed (tampering or a man in the middle)
-  6  refused by the server";
+  6  refused by the server
+  7  the server passed a bound the client sets (a roster without end)";
 
 /// What kind of failure ended the client; each has its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,9 @@ pub enum Kind {
     RecordAuth,
     /// Exit code 6.
     Refused,
+    /// Exit code 7: the server broke a bound of the client (a roster
+    /// continued without end, see the session's roster bounds).
+    Protocol,
 }
 
 impl Kind {
@@ -50,6 +55,7 @@ impl Kind {
             Kind::Trust => 4,
             Kind::RecordAuth => 5,
             Kind::Refused => 6,
+            Kind::Protocol => 7,
         }
     }
 }
@@ -142,5 +148,6 @@ mod tests {
             assert_eq!(kind_of(&e).code(), code, "{e:?}");
         }
         assert_eq!(Kind::Local.code(), 1);
+        assert_eq!(Kind::Protocol.code(), 7);
     }
 }

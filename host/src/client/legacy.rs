@@ -148,7 +148,8 @@ pub async fn connect(target: &Target) -> Result<(Running, WelcomeInfo), Failure>
     };
     let (rd, mut wr) = stream.into_split();
     let (actions, mut action_rx) = mpsc::unbounded_channel::<Action>();
-    let (event_tx, events) = mpsc::unbounded_channel::<Event>();
+    // Bounded as for a dhchat server: a slow consumer stops the reading.
+    let (event_tx, events) = mpsc::channel::<Event>(super::session::EVENT_QUEUE);
     let (exit_tx, exit_rx) = tokio::sync::watch::channel(false);
 
     let writer_events = event_tx.clone();
@@ -158,7 +159,8 @@ pub async fn connect(target: &Target) -> Result<(Running, WelcomeInfo), Failure>
         let mut buf = vec![0u8; MAX_READ];
         let mut last: Option<Instant> = None;
         let refuse = |text: String| {
-            let _ = writer_events.send(Event::Error { code: 0, text });
+            // A local remark: dropped only if the consumer is 256 behind.
+            let _ = writer_events.try_send(Event::Error { code: 0, text });
         };
         while let Some(action) = action_rx.recv().await {
             let text = match action {
@@ -220,26 +222,29 @@ pub async fn connect(target: &Target) -> Result<(Running, WelcomeInfo), Failure>
 async fn read_loop(
     mut rd: tokio::net::tcp::OwnedReadHalf,
     key: legacy::LegacyKey,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::Sender<Event>,
     exit: tokio::sync::watch::Receiver<bool>,
     server: String,
 ) {
     let mut buf = vec![0u8; MAX_READ + 1];
     let end = |reason: String, failure: Option<Failure>| {
-        let _ = events.send(Event::Ended { reason, failure });
+        let events = events.clone();
+        async move {
+            let _ = events.send(Event::Ended { reason, failure }).await;
+        }
     };
     loop {
         let n = match rd.read(&mut buf).await {
             Ok(0) | Err(_) if *exit.borrow() => {
-                return end("the legacy server closed the connection".into(), None)
+                return end("the legacy server closed the connection".into(), None).await
             }
             Ok(0) => {
                 let msg = format!("{server}: the legacy server closed the connection");
-                return end(msg.clone(), Some(Failure::new(Kind::Connection, msg)));
+                return end(msg.clone(), Some(Failure::new(Kind::Connection, msg))).await;
             }
             Err(e) => {
                 let msg = format!("{server}: connection lost: {e}");
-                return end(msg.clone(), Some(Failure::new(Kind::Connection, msg)));
+                return end(msg.clone(), Some(Failure::new(Kind::Connection, msg))).await;
             }
             Ok(n) => n,
         };
@@ -247,17 +252,17 @@ async fn read_loop(
             Some(Ok(t)) => t,
             Some(Err(e)) => {
                 let msg = format!("{server}: bad legacy message: {e}");
-                return end(msg.clone(), Some(Failure::new(Kind::Connection, msg)));
+                return end(msg.clone(), Some(Failure::new(Kind::Connection, msg))).await;
             }
             None => continue,
         };
         if text == EXIT_ANSWER && *exit.borrow() {
-            return end("quit".into(), None);
+            return end("quit".into(), None).await;
         }
         if text.is_empty() {
             continue;
         }
-        let _ = events.send(event_of(text, now_ms()));
+        let _ = events.send(event_of(text, now_ms())).await;
     }
 }
 

@@ -10,13 +10,14 @@
 //! the writer.
 
 mod connect;
+mod roster;
 mod tasks;
 mod trust;
 
 use std::time::Duration;
 
 pub use connect::{connect, ConnectError, Established};
-pub use tasks::{spawn, Running};
+pub use tasks::{spawn, Running, EVENT_QUEUE, REPLY_QUEUE};
 pub use trust::{HostTrust, TrustPolicy};
 
 use crate::client::exit::Failure;

@@ -2,6 +2,15 @@
 //! cancel-safe receiving half and turns records into [`Event`]s; the writer
 //! owns the sending half and sends [`Action`]s and the replies the core
 //! prescribes (handed over by the reader).
+//!
+//! What a server can make the client hold is bounded: events wait in a
+//! queue of [`EVENT_QUEUE`] (a consumer slow to take them, a terminal or a
+//! pipe that is not read, makes the reader stop reading, and TCP pushes
+//! back on the server), the replies (PONG, ERROR) in one of
+//! [`REPLY_QUEUE`] (a server that sends PINGs but does not read the PONGs
+//! stops being read too), and unfinished rosters within the bounds of
+//! [`super::roster`]; passing those ends the session with
+//! [`Kind::Protocol`].
 
 use std::time::Duration;
 
@@ -13,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::connect::{Established, RecvSide, SendSide};
+use super::roster::Rosters;
 use super::{Action, ChatLine, Event};
 use crate::client::exit::{self, Failure, Kind};
 
@@ -21,8 +31,10 @@ use crate::client::exit::{self, Failure, Kind};
 pub struct Running {
     /// Where to send actions; [`Action::Close`] ends the session.
     pub actions: mpsc::UnboundedSender<Action>,
-    /// Where events arrive; [`Event::Ended`] is the last one.
-    pub events: mpsc::UnboundedReceiver<Event>,
+    /// Where events arrive; [`Event::Ended`] is the last one. The queue
+    /// holds [`EVENT_QUEUE`] events; until they are taken, the server is not
+    /// read.
+    pub events: mpsc::Receiver<Event>,
     /// The writer task: it finishes once CLOSE has been sent.
     pub writer: JoinHandle<()>,
 }
@@ -46,12 +58,20 @@ impl Running {
     }
 }
 
+/// Most events received and not yet taken by the UI or the batch loop (each
+/// at most one record's text, 4 KiB: 1 MiB in all).
+pub const EVENT_QUEUE: usize = 256;
+
+/// Most replies (PONG, ERROR) the reader hands over and the writer has not
+/// sent yet.
+pub const REPLY_QUEUE: usize = 64;
+
 /// Starts the reader and writer tasks of an established session.
 pub fn spawn(est: Established) -> Running {
     let Established { send, recv, .. } = est;
     let (action_tx, action_rx) = mpsc::unbounded_channel();
-    let (event_tx, event_rx) = mpsc::unbounded_channel();
-    let (reply_tx, reply_rx) = mpsc::unbounded_channel();
+    let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
+    let (reply_tx, reply_rx) = mpsc::channel(REPLY_QUEUE);
     tokio::spawn(reader(recv, event_tx.clone(), reply_tx));
     let writer = tokio::spawn(writer(send, action_rx, reply_rx, event_tx));
     Running {
@@ -69,12 +89,8 @@ fn ended(f: Failure) -> Event {
     }
 }
 
-async fn reader(
-    mut recv: RecvSide,
-    events: mpsc::UnboundedSender<Event>,
-    replies: mpsc::UnboundedSender<Reply>,
-) {
-    let mut rosters: Vec<(String, Vec<String>)> = Vec::new();
+async fn reader(mut recv: RecvSide, events: mpsc::Sender<Event>, replies: mpsc::Sender<Reply>) {
+    let mut rosters = Rosters::default();
     let mut last_error: Option<(u16, String)> = None;
     let end = loop {
         let received = match recv.recv().await {
@@ -90,15 +106,18 @@ async fn reader(
             }
         };
         if let Some(reply) = received.reply {
-            let _ = replies.send(reply);
+            // Waits while the writer is behind: the server is then not read.
+            let _ = replies.send(reply).await;
         }
         let msg = match received.message {
             Ok(m) => m,
             Err(e) => match e.reaction() {
                 Reaction::ErrorAndStay(_) => {
-                    let _ = events.send(Event::Notice(format!(
-                        "ignored a message from the server that breaks the protocol: {e}"
-                    )));
+                    let _ = events
+                        .send(Event::Notice(format!(
+                            "ignored a message from the server that breaks the protocol: {e}"
+                        )))
+                        .await;
                     continue;
                 }
                 _ if !e.is_fatal() => continue,
@@ -116,21 +135,11 @@ async fn reader(
                 legacy: c.legacy,
             }),
             Message::Notice { text } => Event::Notice(text.to_string()),
-            Message::Roster { room, more, nicks } => {
-                let i = match rosters.iter().position(|(r, _)| r == room) {
-                    Some(i) => i,
-                    None => {
-                        rosters.push((room.to_string(), Vec::new()));
-                        rosters.len() - 1
-                    }
-                };
-                rosters[i].1.extend(nicks.iter().map(str::to_string));
-                if more {
-                    continue;
-                }
-                let (room, nicks) = rosters.remove(i);
-                Event::Roster { room, nicks }
-            }
+            Message::Roster { room, more, nicks } => match rosters.add(room, more, nicks.iter()) {
+                Ok(Some((room, nicks))) => Event::Roster { room, nicks },
+                Ok(None) => continue,
+                Err(over) => break ended(Failure::new(Kind::Protocol, over.to_string())),
+            },
             Message::Error { code, text } => {
                 last_error = Some((code, text.to_string()));
                 Event::Error {
@@ -166,18 +175,18 @@ async fn reader(
                 continue;
             }
         };
-        if events.send(event).is_err() {
+        if events.send(event).await.is_err() {
             return;
         }
     };
-    let _ = events.send(end);
+    let _ = events.send(end).await;
 }
 
 async fn writer(
     mut send: SendSide,
     mut actions: mpsc::UnboundedReceiver<Action>,
-    mut replies: mpsc::UnboundedReceiver<Reply>,
-    events: mpsc::UnboundedSender<Event>,
+    mut replies: mpsc::Receiver<Reply>,
+    events: mpsc::Sender<Event>,
 ) {
     loop {
         let (action, closing) = tokio::select! {
@@ -200,7 +209,7 @@ async fn writer(
             Ok(()) => {}
             Err(e) if e.is_fatal() => return,
             Err(e) => {
-                let _ = events.send(Event::Notice(format!("not sent: {e}")));
+                let _ = events.send(Event::Notice(format!("not sent: {e}"))).await;
             }
         }
         if closing {
