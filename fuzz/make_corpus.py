@@ -6,12 +6,16 @@ the output is deterministic, so an unchanged vector gives unchanged files.
 Each seed is named after what it holds. The targets that take a stream start
 with a "pick" byte: bit 0 picks the vector (0 ffdhe2048, 1 ffdhe3072), bit 1
 a variant (client: send an identity; server: an authorized-keys list that
-admits no one).
+admits no one), and for server_connection bit 2 a busy server. The
+connection targets then take a chunking byte (fuzz/src/stream.rs, Chunks:
+7 is whole units, 0 one byte at a time). The legacy targets pick the legacy
+vector with their first byte and take each read after a 2-byte length.
 """
 import base64
 import json
 import pathlib
 import shutil
+import struct
 
 HERE = pathlib.Path(__file__).resolve().parent
 VECTORS = HERE.parent / "core" / "tests" / "vectors"
@@ -28,6 +32,11 @@ def load(name):
 def h(text):
     """Hex to bytes; the edge cases write small values with an odd digit count."""
     return bytes.fromhex(text if len(text) % 2 == 0 else "0" + text)
+
+
+def framed(read):
+    """A legacy read as the legacy targets take it: 2-byte length, bytes."""
+    return struct.pack(">H", len(read)) + read
 
 
 def key_text(pk):
@@ -68,6 +77,18 @@ def main():
         client_stream = h(v["client_key"]) + b"".join(c2s)
         for variant in (0, 2):
             seed("server_handshake", f"{g}-client-bytes-{variant}", bytes([pick | variant]) + client_stream)
+        # client_connection: the same server bytes, in several chunkings
+        # (whole units, 1 byte, up to 3 bytes, up to 300 bytes).
+        for variant in (0, 2):
+            for chunking in ((7, 0, 2, 5) if pick == 0 else (7, 0)):
+                seed("client_connection", f"{g}-server-bytes-{variant}-chunking{chunking}",
+                     bytes([pick | variant, chunking]) + server_stream)
+        # server_connection: the client's bytes; variants: admit none (2),
+        # busy (4); several chunkings.
+        for variant in (0, 2, 4):
+            for chunking in ((7, 0, 2, 5) if pick == 0 and variant == 0 else (7,)):
+                seed("server_connection", f"{g}-client-bytes-{variant}-chunking{chunking}",
+                     bytes([pick | variant, chunking]) + client_stream)
         # dh_message: the DH message of SERVER_HELLO.
         seed("dh_message", f"{g}-server-dh-message", h(v["server_hello"])[8:])
 
@@ -79,6 +100,18 @@ def main():
         seed("client_handshake", f"prefix-{i}", b"\x00" + h(case["first8"]) + h(hs[0]["server_hello"])[8:])
     for i, case in enumerate(load("legacy.json")["cases"]):
         seed("dh_message", f"legacy-{i}", h(case["server_dh_message"]))
+        wires = [h(m["wire"]) for m in case["messages"]]
+        reads = b"".join(framed(w) for w in wires)
+        # legacy_open: the vector's messages, together and one by one.
+        seed("legacy_open", f"legacy-{i}-messages", bytes([i]) + reads)
+        for j, w in enumerate(wires):
+            seed("legacy_open", f"legacy-{i}-message{j}", bytes([i]) + framed(w))
+        # legacy_client_exchange: the server's key message, then messages.
+        seed("legacy_client_exchange", f"legacy-{i}-server-key-and-messages",
+             bytes([i]) + h(case["server_dh_message"]) + reads)
+        # legacy_server_exchange: the client's key message, then messages.
+        seed("legacy_server_exchange", f"legacy-{i}-client-key-and-messages",
+             bytes([i]) + framed(h(case["client_key"])) + reads)
 
     keys = [h(v[f"{who}_identity_pk"]) for v in hs for who in ("server", "client")]
     seed("known_hosts", "two-hosts",

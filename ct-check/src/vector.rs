@@ -9,7 +9,6 @@ use dhchat_core::handshake::{
     AdmitAll, ClientConfig, ClientHandshake, HelloOutcome, ServerHandshake, MAGIC_LEN,
 };
 use dhchat_core::identity::{IdentityKey, PublicKey};
-use dhchat_core::message::Message;
 use dhchat_core::record::MAX_RECORD;
 use dhchat_core::session::Session;
 use serde_json::Value;
@@ -152,20 +151,15 @@ impl Vector {
             .read_server_auth(&mut auth, &mut pinned, &config, &mut client_rng, &mut out)
             .map_err(e)?;
         let mut hello = out[..n].to_vec();
-        let mut server = match server
+        let admitted = match server
             .read_client_hello(&mut hello, &mut AdmitAll)
             .map_err(e)?
         {
-            HelloOutcome::Accepted(session, _) => session,
+            HelloOutcome::Accepted(admitted, _) => admitted,
             HelloOutcome::Refused(_, why) => return Err(format!("refused: {why}")),
         };
-        let welcome = Message::Welcome {
-            nick: "alice",
-            server_name: "ct-check",
-            motd: "",
-        };
-        let n = server
-            .seal(&welcome, &mut server_rng, &mut out)
+        let (server, n) = admitted
+            .welcome("alice", "ct-check", "", &mut server_rng, &mut out)
             .map_err(e)?;
         let (client, _) = client.read_welcome(&mut out[..n]).map_err(e)?;
         Ok((client, server))

@@ -1,5 +1,5 @@
 //! The server handshake fed arbitrary client bytes: MAGIC, the public value,
-//! CLIENT_HELLO, then records of the session. The server draws the vector's
+//! CLIENT_HELLO, then (after WELCOME) records of the session. The server draws the vector's
 //! exponent and signs with its identity key, so the vector's client bytes
 //! (the seeds) complete a handshake and mutations reach every step.
 #![no_main]
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let v = &vectors()[usize::from(pick & 1)];
     let identity = IdentityKey::from_seed(&v.server_seed).expect("server seed");
-    let mut rng = ReplayRng::new(&[&v.server_x[..], &v.ivs[0]]);
+    let mut rng = ReplayRng::new(&[&v.server_x[..], &v.ivs[0], &v.ivs[2]]);
     let mut out = vec![0u8; 2 * MAX_RECORD];
     let (server, n) = ServerHandshake::start(v.group, &mut rng, &mut out).expect("start");
     assert_eq!(&out[..n], &v.server_hello[..]);
@@ -44,8 +44,12 @@ fuzz_target!(|data: &[u8]| {
         server.read_client_hello(&mut hello, &mut |_: Option<&PublicKey>| false)
     };
     match outcome {
-        Ok(HelloOutcome::Accepted(mut session, hello)) => {
+        Ok(HelloOutcome::Accepted(admitted, hello)) => {
             assert!(!hello.nick.is_empty());
+            let nick = hello.nick.to_string();
+            let (mut session, _) = admitted
+                .welcome(&nick, "fuzz", "", &mut rng, &mut out)
+                .expect("WELCOME with the client's valid nick fits");
             open_all(&mut session, stream);
         }
         Ok(HelloOutcome::Refused(farewell, why)) => {
