@@ -2,6 +2,7 @@
 //! message, then hands it to the hub, in one order per server and so per
 //! room) in front of the in-process [`Hub`] (nicks, members, queues).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::bus::{Bus, BusFuture, ClientId, Closed, NoSuchNick, RegisterError, Registered, Rename};
@@ -27,9 +28,10 @@ impl Bus for LocalBus {
     fn register(
         &self,
         wanted: &str,
+        reserved: &HashSet<String>,
         welcome: &dyn Fn(&str) -> Event,
     ) -> Result<Registered, RegisterError> {
-        self.hub.register(wanted, welcome)
+        self.hub.register(wanted, reserved, welcome)
     }
 
     fn unregister(&self, member: ClientId, reason: &str) {

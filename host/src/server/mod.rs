@@ -33,6 +33,10 @@
 //! | [`history`] | the SQLite history thread (store before relay) |
 //! | [`ratelimit`] | the per-client token bucket |
 //! | [`authorized_keys`] | the admission list, re-read on SIGHUP |
+//! | [`accounts`] | nicks bound to identity keys (the [`accounts::Accounts`] store interface) |
+//! | [`offline`] | direct messages waiting for offline accounts (the [`offline::Offline`] interface) |
+//! | [`accounts_sqlite`] | both stores in the SQLite database |
+//! | [`accounts_cli`] | `dhchat-server accounts list\|release` |
 //! | [`shutdown`] | signals and the graceful shutdown |
 //! | [`legacy`] | the opt-in legacy listener (`--legacy-listen`, unauthenticated) |
 //!
@@ -40,6 +44,9 @@
 //! and `server key ed25519:...` on standard output; everything else is logged
 //! with `tracing` on standard error.
 
+pub mod accounts;
+pub mod accounts_cli;
+pub mod accounts_sqlite;
 pub mod authorized_keys;
 pub mod bus;
 pub mod commands;
@@ -53,6 +60,7 @@ pub mod history;
 pub mod legacy;
 pub mod listener;
 pub mod local_bus;
+pub mod offline;
 pub mod ratelimit;
 pub mod reader;
 pub mod rooms;
@@ -67,7 +75,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-pub use config::Args;
+pub use config::{AccountsCommand, Args, Command};
 
 use authorized_keys::Admission;
 use connection::Services;
@@ -97,6 +105,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let identity = crate::keyfile::load_or_create(&dir.join(KEY_FILE))?;
     let admission = Admission::new(args.authorized_keys.clone()).map_err(anyhow::Error::msg)?;
     let db = history::open(&dir.join(DB_FILE))?;
+    let account_service = if args.no_accounts {
+        None
+    } else {
+        let store = accounts_sqlite::SqliteStore::new(accounts_sqlite::open(&dir.join(DB_FILE))?);
+        Some(accounts::Service {
+            accounts: Arc::new(store.clone()),
+            offline: Arc::new(store),
+            offline_max: args.offline_max,
+        })
+    };
     let settings = args.settings();
     let hub = Hub::new(settings.rooms);
     let (history, history_thread) = History::start(db, hub.clone(), settings.history)?;
@@ -131,6 +149,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         max_handshakes = settings.handshake.max_handshakes,
         max_pending = settings.gate.max_pending,
         authorized_keys = admission.restricted().then(|| admission.key_count()),
+        accounts = !args.no_accounts,
         "dhchat server started"
     );
 
@@ -139,6 +158,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         settings: settings.session,
         hub: hub.clone(),
         bus: Arc::new(LocalBus::new(hub.clone(), history.clone())),
+        accounts: account_service,
     });
     let gate = Gate::new(settings.gate);
     let (stop_tx, stop_rx) = watch::channel(false);

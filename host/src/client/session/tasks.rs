@@ -114,6 +114,7 @@ async fn reader(
                 text: c.text.to_string(),
                 history: c.history,
                 legacy: c.legacy,
+                account: c.account,
             }),
             Message::Notice { text } => Event::Notice(text.to_string()),
             Message::Roster { room, more, nicks } => {

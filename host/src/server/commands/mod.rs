@@ -14,6 +14,9 @@ mod who;
 use dhchat_core::message::error_code as code;
 use dhchat_core::message::Message;
 
+use dhchat_core::identity::PublicKey;
+
+use super::accounts::Service;
 use super::bus::{Bus, ClientId};
 use super::disconnect::Disconnect;
 use super::event::Event;
@@ -30,6 +33,10 @@ pub struct Context<'a> {
     pub bus: &'a dyn Bus,
     /// Log the text of chat messages (`--log-messages`).
     pub log_messages: bool,
+    /// The identity key the sender proved, if any.
+    pub client_key: Option<PublicKey>,
+    /// Accounts and offline messages (`None` with `--no-accounts`).
+    pub accounts: Option<&'a Service>,
 }
 
 impl Context<'_> {
@@ -54,7 +61,7 @@ pub async fn apply(cx: &Context<'_>, msg: Message<'_>) -> Result<(), Disconnect>
         Message::Say { room, text } => say::apply(cx, room, text).await,
         Message::Join { room } => join::apply(cx, room).await,
         Message::Part { room } => part::apply(cx, room),
-        Message::Nick { nick } => nick::apply(cx, nick),
+        Message::Nick { nick } => nick::apply(cx, nick).await,
         Message::Who { room } => who::apply(cx, room),
         // PONG to a PING is the core's reply, queued by the reader.
         Message::Ping { .. } | Message::Pong { .. } => Ok(()),
