@@ -358,6 +358,7 @@ async fn a_message_flood_at_a_client_whose_output_is_not_read_stalls_instead_of_
             time_ms: i,
             history: false,
             legacy: false,
+            account: false,
             from: "flooder",
             room: "#lobby",
             text: &text,

@@ -65,6 +65,9 @@ const HELLO_IDENTITY: u8 = 0x01;
 const MESSAGE_HISTORY: u8 = 0x01;
 /// Flag bit of MESSAGE: the sender is an unauthenticated legacy client.
 const MESSAGE_LEGACY: u8 = 0x02;
+/// Flag bit of MESSAGE: the sender's nick is an account and its session proved the
+/// account's key (section 5.1).
+const MESSAGE_ACCOUNT: u8 = 0x04;
 /// Flag bit of ROSTER: more ROSTER records for this room follow.
 const ROSTER_MORE: u8 = 0x01;
 
@@ -206,6 +209,9 @@ pub struct ChatMessage<'a> {
     pub history: bool,
     /// Flags bit 1: the sender is an unauthenticated legacy client.
     pub legacy: bool,
+    /// Flags bit 2: the sender's nick is an account and the sender's session proved the
+    /// account's identity key (section 5.1).
+    pub account: bool,
     /// The sender's nick.
     pub from: &'a str,
     /// The room, or `@` and the recipient's nick for a direct message.
@@ -781,6 +787,9 @@ impl<'a> Message<'a> {
                 if m.legacy {
                     flags |= MESSAGE_LEGACY;
                 }
+                if m.account {
+                    flags |= MESSAGE_ACCOUNT;
+                }
                 w.u8(flags)?;
                 w.str8(m.from)?;
                 w.str8(m.room)?;
@@ -889,7 +898,7 @@ impl<'a> Message<'a> {
             msg_type::MESSAGE => {
                 let time_ms = r.u64()?;
                 let flags = r.u8()?;
-                if flags & !(MESSAGE_HISTORY | MESSAGE_LEGACY) != 0 {
+                if flags & !(MESSAGE_HISTORY | MESSAGE_LEGACY | MESSAGE_ACCOUNT) != 0 {
                     return Err(MessageError::UnknownFlags);
                 }
                 let from = r.str8()?;
@@ -899,6 +908,7 @@ impl<'a> Message<'a> {
                     time_ms,
                     history: flags & MESSAGE_HISTORY != 0,
                     legacy: flags & MESSAGE_LEGACY != 0,
+                    account: flags & MESSAGE_ACCOUNT != 0,
                     from: nick(from)?,
                     room: target(room)?,
                     text: text(t)?,
@@ -1149,6 +1159,7 @@ mod tests {
                 time_ms: 0x18b_cfe5_6800,
                 history: false,
                 legacy: false,
+                account: false,
                 from: "alice",
                 room: "#lobby",
                 text: "hello, world",
@@ -1219,11 +1230,12 @@ mod tests {
                 time_ms: 1,
                 history: true,
                 legacy: true,
+                account: true,
                 from: "a",
                 room: "@b",
                 text: "t",
             }),
-            b"\x11\x00\x00\x00\x00\x00\x00\x00\x01\x03\x01a\x02@bt",
+            b"\x11\x00\x00\x00\x00\x00\x00\x00\x01\x07\x01a\x02@bt",
         );
         assert_wire(
             Message::Roster {
@@ -1323,7 +1335,7 @@ mod tests {
                 "hello {flags:#x}"
             );
         }
-        for flags in [0x04, 0x07, 0x80] {
+        for flags in [0x08, 0x0f, 0x80] {
             let mut wire = hex(MESSAGE_PT);
             wire[9] = flags;
             assert_eq!(
@@ -1332,13 +1344,16 @@ mod tests {
                 "message {flags:#x}"
             );
         }
-        for flags in 0..=3u8 {
+        for flags in 0..=7u8 {
             let mut wire = hex(MESSAGE_PT);
             wire[9] = flags;
             let Ok(Message::Message(m)) = dec(&wire) else {
                 panic!("flags {flags} refused");
             };
-            assert_eq!((m.history, m.legacy), (flags & 1 != 0, flags & 2 != 0));
+            assert_eq!(
+                (m.history, m.legacy, m.account),
+                (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0)
+            );
         }
         for flags in [0x02, 0x81] {
             let wire = [0x16, 2, b'#', b'r', flags, 0, 0];
@@ -1468,6 +1483,7 @@ mod tests {
                 time_ms: 0,
                 history: false,
                 legacy: false,
+                account: false,
                 from: "a",
                 room: bad,
                 text: "hi",
@@ -1868,10 +1884,10 @@ mod tests {
         #[test]
         fn roundtrip_message(
             time_ms in any::<u64>(), history in any::<bool>(), legacy in any::<bool>(),
-            from in nick(), room in target(), t in text(),
+            account in any::<bool>(), from in nick(), room in target(), t in text(),
         ) {
             roundtrip(Message::Message(ChatMessage {
-                time_ms, history, legacy, from: &from, room: &room, text: &t,
+                time_ms, history, legacy, account, from: &from, room: &room, text: &t,
             }))?;
         }
 
@@ -1946,7 +1962,7 @@ mod tests {
 
         #[test]
         fn encode_and_decode_agree_on_message(
-            time_ms in any::<u64>(), flags in 0u8..4, from in name_like(), room in name_like(), t in text_like(),
+            time_ms in any::<u64>(), flags in 0u8..8, from in name_like(), room in name_like(), t in text_like(),
         ) {
             let mut wire = vec![msg_type::MESSAGE];
             wire.extend_from_slice(&time_ms.to_be_bytes());
@@ -1955,7 +1971,7 @@ mod tests {
             str8(&mut wire, &room);
             wire.extend_from_slice(t.as_bytes());
             agrees(Message::Message(ChatMessage {
-                time_ms, history: flags & 1 != 0, legacy: flags & 2 != 0, from: &from, room: &room, text: &t,
+                time_ms, history: flags & 1 != 0, legacy: flags & 2 != 0, account: flags & 4 != 0, from: &from, room: &room, text: &t,
             }), &wire)?;
         }
 

@@ -29,8 +29,9 @@ impl Nodes {
         self.dir.path().join(format!("node{i}"))
     }
 
-    /// Starts node `i` at the default settings (its first start creates
-    /// the key for node 0, which the others copy).
+    /// Starts node `i` at the default settings, accounts off (they are not
+    /// shared across nodes yet; the server refuses cluster mode with them on).
+    /// The first start of node 0 creates the key, which the others copy.
     pub fn start(&self, i: usize) -> TestServer {
         let dir = self.data_dir(i);
         if i > 0 && !dir.join("server.key").exists() {
@@ -39,7 +40,7 @@ impl Nodes {
             assert!(key.exists(), "start node 0 first: it makes server.key");
             std::fs::copy(key, dir.join("server.key")).expect("copy server.key");
         }
-        TestServer::start_in(&dir, &args(&["--cluster", &self.urls]))
+        TestServer::start_in(&dir, &args(&["--cluster", &self.urls, "--no-accounts"]))
     }
 }
 

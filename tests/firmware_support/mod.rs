@@ -255,6 +255,7 @@ pub fn core_peer(group: Group, identity: IdentityKey) -> u16 {
                 time_ms: 0,
                 history: false,
                 legacy: false,
+                account: false,
                 from: "peer",
                 room,
                 text: &text,

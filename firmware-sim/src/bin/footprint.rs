@@ -101,6 +101,7 @@ fn bench(
         time_ms: 0,
         history: false,
         legacy: false,
+        account: false,
         from: "server",
         room: "#lobby",
         text,

@@ -4,11 +4,20 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dhchat_host::server::{self, Args};
+use dhchat_host::server::{self, Args, Command};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Accounts(cmd)) = &args.command {
+        return match server::accounts_cli::run(cmd, &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("dhchat-server: error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Err(e) = args.check() {
         eprintln!("dhchat-server: error: {e}");
         return ExitCode::from(2);

@@ -85,6 +85,9 @@ pub fn event_json(e: &Event) -> Value {
             "text": m.text,
             "history": m.history,
             "legacy": m.legacy,
+            "account": m.account,
+            "sender": m.sender().name(),
+            "offline": m.offline(),
         }),
         Event::Notice(text) => json!({"type": "notice", "text": text}),
         Event::Roster { room, nicks } => json!({"type": "roster", "room": room, "nicks": nicks}),
@@ -256,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn message_events_carry_history_and_legacy_flags() {
+    fn message_events_carry_history_legacy_account_sender_and_offline() {
         let v = event_json(&Event::Message(ChatLine {
             time_ms: 5,
             from: "a".into(),
@@ -264,11 +267,38 @@ mod tests {
             text: "t".into(),
             history: true,
             legacy: true,
+            account: false,
         }));
         assert_eq!(
             v,
-            json!({"type":"message","time_ms":5,"from":"a","room":"#r","text":"t","history":true,"legacy":true})
+            json!({"type":"message","time_ms":5,"from":"a","room":"#r","text":"t","history":true,
+                   "legacy":true,"account":false,"sender":"legacy","offline":false})
         );
+        let v = event_json(&Event::Message(ChatLine {
+            time_ms: 6,
+            from: "bob".into(),
+            room: "@alice".into(),
+            text: "t".into(),
+            history: true,
+            legacy: false,
+            account: true,
+        }));
+        assert_eq!(
+            v,
+            json!({"type":"message","time_ms":6,"from":"bob","room":"@alice","text":"t","history":true,
+                   "legacy":false,"account":true,"sender":"account","offline":true})
+        );
+        let v = event_json(&Event::Message(ChatLine {
+            time_ms: 7,
+            from: "carol".into(),
+            room: "#r".into(),
+            text: "t".into(),
+            history: false,
+            legacy: false,
+            account: false,
+        }));
+        assert_eq!(v["sender"], "anonymous");
+        assert_eq!(v["offline"], false);
         let v = event_json(&Event::Roster {
             room: "#r".into(),
             nicks: vec!["a".into(), "b".into()],

@@ -80,6 +80,7 @@ pub fn event_of(line: &str, now_ms: u64) -> Event {
                 text: text.to_owned(),
                 history: false,
                 legacy: true,
+                account: false,
             });
         }
     }

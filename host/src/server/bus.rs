@@ -17,6 +17,7 @@
 //! key-value bucket the nick reservations), goes behind the same [`Bus`] and
 //! hands what it receives to the local hub.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -90,14 +91,17 @@ pub enum Rename {
 /// What a session's commands publish to and reserve on.
 pub trait Bus: Send + Sync {
     /// Admits a client that finished its handshake asking for `wanted` (a
-    /// valid nick): reserves it or a free variant and queues WELCOME (built
-    /// by `welcome` from the assigned nick) first on its queue.
+    /// valid nick): reserves it or a free variant that is not in `reserved`
+    /// (the lookup keys of accounts that belong to other keys, PROTOCOL.md
+    /// section 5.1) and queues WELCOME (built by `welcome` from the assigned
+    /// nick) first on its queue.
     ///
     /// # Errors
     /// [`RegisterError::Busy`] at the client cap or while shutting down.
     fn register<'a>(
         &'a self,
         wanted: &'a str,
+        reserved: &'a HashSet<String>,
         welcome: &'a (dyn Fn(&str) -> Event + Sync),
     ) -> BusFuture<'a, Result<Registered, RegisterError>>;
 

@@ -169,6 +169,50 @@ pub struct Args {
     /// Cluster mode over NATS JetStream (off by default: one node, SQLite).
     #[command(flatten)]
     pub cluster: super::cluster::ClusterOptions,
+
+    /// Turn accounts off: a nick belongs to whoever holds it, keyed or not,
+    /// no direct message waits for an offline nick, and MESSAGE flags bit 2
+    /// is never set. Accounts already stored are kept for a later start.
+    #[arg(long)]
+    pub no_accounts: bool,
+
+    /// Direct messages kept per account while its owner is offline; a
+    /// sender beyond it gets ERROR 7.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub offline_max: u32,
+
+    /// Operator commands on the data directory (the server is not started).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Operator commands of `dhchat-server`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Accounts (nicks bound to identity keys). Safe while the server runs.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+/// `dhchat-server accounts ...`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AccountsCommand {
+    /// Lists the accounts: nick, owner's key, creation time, messages
+    /// waiting.
+    List {
+        /// The server's data directory.
+        #[arg(long, value_name = "DIR", default_value = "dhchat-data")]
+        data_dir: PathBuf,
+    },
+    /// Releases an account: anyone may take the nick again, and the direct
+    /// messages waiting for it are deleted.
+    Release {
+        /// The account's nick.
+        nick: String,
+        /// The server's data directory.
+        #[arg(long, value_name = "DIR", default_value = "dhchat-data")]
+        data_dir: PathBuf,
+    },
 }
 
 fn parse_group(s: &str) -> Result<Group, String> {
@@ -242,9 +286,16 @@ impl Args {
             .map_or(max_pending / 2, |n| n as usize);
         // A queue must hold a room's history replay, and a batch of stored
         // messages relayed at once (see history::MAX_BATCH).
-        let queue = (self.queue as usize).max(self.history as usize + history::MAX_BATCH + 16);
-        let replay_bytes = (self.history as usize + history::MAX_BATCH + 16)
-            .saturating_mul(event::MAX_EVENT_BYTES);
+        // With accounts, an owner's offline messages come after the lobby's
+        // history, before the writer starts.
+        let offline = if self.no_accounts {
+            0
+        } else {
+            self.offline_max as usize
+        };
+        let replay = self.history as usize + offline + history::MAX_BATCH + 16;
+        let queue = (self.queue as usize).max(replay);
+        let replay_bytes = replay.saturating_mul(event::MAX_EVENT_BYTES);
         let queue_bytes = usize::try_from(self.queue_bytes)
             .unwrap_or(usize::MAX)
             .max(replay_bytes);

@@ -13,12 +13,16 @@ use dhchat_core::record::MAX_RECORD;
 use dhchat_core::ServerConnection;
 use tokio::net::TcpStream;
 
+use std::collections::HashSet;
+
+use super::accounts::{self, AdmitError, Service};
 use super::bus::{Bus, ClientId, RegisterError, Registered};
 use super::commands::Context;
 use super::disconnect::Disconnect;
 use super::event::Event;
 use super::gate::Ticket;
 use super::handshake::{Accepted, Handshaker};
+use super::offline;
 use super::reader::{self, read_loop};
 use super::rooms::{Hub, LOBBY};
 use super::writer::write_loop;
@@ -53,6 +57,8 @@ pub struct Services {
     pub hub: Arc<Hub>,
     /// Room messages, direct messages, nicks, joins.
     pub bus: Arc<dyn Bus>,
+    /// Accounts and offline messages (`None` with `--no-accounts`).
+    pub accounts: Option<Service>,
 }
 
 /// Serves one accepted TCP connection to its end; `ticket` holds its places
@@ -85,10 +91,13 @@ pub async fn serve(
 /// A client past WELCOME: registered on the bus, WELCOME first on its queue.
 struct Welcomed {
     reg: Registered,
+    /// The client's identity key, if it proved one.
+    client_key: Option<PublicKey>,
+    /// Its nick is an account whose key it proved.
+    account: bool,
     io: FromTokio<TcpStream>,
     conn: ServerConnection,
     rng: HostRng,
-    client_key: Option<PublicKey>,
 }
 
 /// How long a session whose key was revoked has to receive ERROR 3 and
@@ -116,16 +125,45 @@ async fn welcome_or_refuse(
         server_name: settings.server_name.clone(),
         motd: settings.motd.clone(),
     };
-    match services.bus.register(&nick, &welcome).await {
-        Ok(reg) => Some(Welcomed {
+    let admitted = match &services.accounts {
+        None => services
+            .bus
+            .register(&nick, &HashSet::new(), &welcome)
+            .await
+            .map(|reg| (reg, false))
+            .map_err(|RegisterError::Busy| AdmitError::Busy),
+        Some(service) => {
+            accounts::admit(
+                service,
+                services.bus.as_ref(),
+                &services.hub,
+                &nick,
+                client_key,
+                &welcome,
+            )
+            .await
+        }
+    };
+    match admitted {
+        Ok((reg, account)) => Some(Welcomed {
             reg,
+            client_key,
+            account,
             io,
             conn,
             rng,
-            client_key,
         }),
-        Err(RegisterError::Busy) => {
-            tracing::warn!(%peer, "refused: server busy (--max-clients {})", settings.max_clients);
+        Err(why) => {
+            match why {
+                AdmitError::Busy => tracing::warn!(
+                    %peer,
+                    "refused: server busy (--max-clients {})",
+                    settings.max_clients
+                ),
+                AdmitError::Store(e) => {
+                    tracing::error!(%peer, error = %e, "refused (as busy): cannot check the nick");
+                }
+            }
             let mut buf = vec![0u8; 2 * MAX_RECORD];
             let len = conn.refuse(&Refusal::ServerBusy, &mut rng, &mut buf).ok()?;
             let bytes = buf.get(..len).unwrap_or(&[]);
@@ -141,16 +179,28 @@ async fn welcome_or_refuse(
 async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
     let Welcomed {
         mut reg,
+        client_key,
+        account,
         mut io,
         mut conn,
         mut rng,
-        client_key,
     } = welcomed;
     // Every client starts in #lobby: a member, with the lobby's history
     // queued after WELCOME, before WELCOME is written (so a client that has
     // WELCOME is in every WHO of #lobby).
     if services.bus.join(reg.id, LOBBY).await.is_err() {
         return Disconnect::HistoryGone;
+    }
+    // An account's offline direct messages come right after the #lobby
+    // history (PROTOCOL.md section 5.1).
+    if let (true, Some(service)) = (account, &services.accounts) {
+        match offline::deliver(service, &services.hub, reg.id, &reg.nick).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(client = reg.id, messages = n, "offline messages delivered"),
+            Err(e) => {
+                tracing::error!(client = reg.id, error = %e, "offline messages kept: cannot deliver them")
+            }
+        }
     }
     // The bus queued WELCOME first; only the admitted connection seals it,
     // and it is written before the writer task starts.
@@ -181,6 +231,8 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
         hub: &services.hub,
         bus: services.bus.as_ref(),
         log_messages: services.settings.log_messages,
+        client_key,
+        accounts: services.accounts.as_ref(),
     };
     let admission = services.handshaker.admission();
     let end = tokio::select! {

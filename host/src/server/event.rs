@@ -38,6 +38,9 @@ pub struct Chat {
     pub text: String,
     /// LEGACY HOOK: sent by an unauthenticated legacy client (MESSAGE flags bit 1).
     pub legacy: bool,
+    /// Sent by a session that proved the key of the account its nick is
+    /// (MESSAGE flags bit 2, PROTOCOL.md section 5.1).
+    pub account: bool,
 }
 
 /// One record to send to a client.
@@ -113,6 +116,7 @@ impl Event {
                 time_ms: c.time_ms,
                 history: c.history,
                 legacy: c.legacy,
+                account: c.account,
                 from: &c.from,
                 room: &c.room,
                 text: &c.text,

@@ -125,7 +125,9 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
                 CREATE INDEX IF NOT EXISTS messages_room_id ON messages (room, id);",
             )
         })
+        .and_then(|()| db.busy_timeout(super::accounts_sqlite::BUSY_TIMEOUT))
         .and_then(|()| add_legacy_column(&db))
+        .and_then(|()| add_account_column(&db))
         .with_context(|| format!("{}: cannot set up database", path.display()))?;
     Ok(db)
 }
@@ -201,6 +203,18 @@ fn vacuum(db: &Connection) -> rusqlite::Result<()> {
     let mut stmt = db.prepare("PRAGMA incremental_vacuum")?;
     let mut rows = stmt.query([])?;
     while rows.next()?.is_some() {}
+    Ok(())
+}
+
+/// The `account` column (MESSAGE flags bit 2, kept so that replays keep the
+/// mark), added to databases created before it existed.
+fn add_account_column(db: &Connection) -> rusqlite::Result<()> {
+    let has: bool = db
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'account'")?
+        .exists([])?;
+    if !has {
+        db.execute_batch("ALTER TABLE messages ADD COLUMN account INTEGER NOT NULL DEFAULT 0;")?;
+    }
     Ok(())
 }
 
@@ -427,7 +441,8 @@ fn store(
     let tx = db.transaction()?;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO messages (room, time_ms, sender, text, legacy) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO messages (room, time_ms, sender, text, legacy, account)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for (_, chat) in batch {
             let time = i64::try_from(chat.time_ms).unwrap_or(i64::MAX);
@@ -436,7 +451,8 @@ fn store(
                 time,
                 chat.from,
                 chat.text,
-                chat.legacy
+                chat.legacy,
+                chat.account
             ])?;
         }
         let mut trim = tx.prepare_cached(
@@ -458,8 +474,8 @@ fn recent(db: &Connection, room_key: &str, n: u32) -> rusqlite::Result<Vec<Chat>
         return Ok(Vec::new());
     }
     let mut q = db.prepare_cached(
-        "SELECT time_ms, sender, text, legacy FROM (
-            SELECT id, time_ms, sender, text, legacy FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT ?2
+        "SELECT time_ms, sender, text, legacy, account FROM (
+            SELECT id, time_ms, sender, text, legacy, account FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT ?2
          ) ORDER BY id ASC",
     )?;
     let rows = q.query_map(params![room_key, i64::from(n)], |row| {
@@ -471,6 +487,7 @@ fn recent(db: &Connection, room_key: &str, n: u32) -> rusqlite::Result<Vec<Chat>
             room: String::new(),
             text: row.get(2)?,
             legacy: row.get(3)?,
+            account: row.get(4)?,
         })
     })?;
     rows.collect()
@@ -489,6 +506,7 @@ mod tests {
             room: room.into(),
             text: text.into(),
             legacy: false,
+            account: false,
         })
     }
 
@@ -608,6 +626,7 @@ mod tests {
                 room: room.into(),
                 text: text.into(),
                 legacy: false,
+                account: false,
             }),
         )
     }

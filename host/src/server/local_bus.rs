@@ -2,6 +2,7 @@
 //! message, then hands it to the hub, in one order per server and so per
 //! room) in front of the in-process [`Hub`] (nicks, members, queues).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::bus::{
@@ -29,9 +30,10 @@ impl Bus for LocalBus {
     fn register<'a>(
         &'a self,
         wanted: &'a str,
+        reserved: &'a HashSet<String>,
         welcome: &'a (dyn Fn(&str) -> Event + Sync),
     ) -> BusFuture<'a, Result<Registered, RegisterError>> {
-        Box::pin(async move { self.hub.register(wanted, welcome) })
+        Box::pin(async move { self.hub.register(wanted, reserved, welcome) })
     }
 
     fn unregister(&self, member: ClientId, reason: &str) {

@@ -36,6 +36,10 @@
 //! | [`history`] | the SQLite history thread (store before relay) |
 //! | [`ratelimit`] | the per-client token bucket |
 //! | [`authorized_keys`] | the admission list, re-read on SIGHUP |
+//! | [`accounts`] | nicks bound to identity keys (the [`accounts::Accounts`] store interface) |
+//! | [`offline`] | direct messages waiting for offline accounts (the [`offline::Offline`] interface) |
+//! | [`accounts_sqlite`] | both stores in the SQLite database |
+//! | [`accounts_cli`] | `dhchat-server accounts list\|release` |
 //! | [`shutdown`] | signals and the graceful shutdown |
 //! | [`legacy`] | the opt-in legacy listener (`--legacy-listen`, unauthenticated) |
 //!
@@ -43,6 +47,9 @@
 //! and `server key ed25519:...` on standard output; everything else is logged
 //! with `tracing` on standard error.
 
+pub mod accounts;
+pub mod accounts_cli;
+pub mod accounts_sqlite;
 pub mod authorized_keys;
 pub mod bus;
 pub mod cluster;
@@ -58,6 +65,7 @@ pub mod legacy;
 pub mod listener;
 pub mod local_bus;
 pub mod loglimit;
+pub mod offline;
 pub mod queue_bytes;
 pub mod ratelimit;
 pub mod reader;
@@ -73,7 +81,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-pub use config::Args;
+pub use config::{AccountsCommand, Args, Command};
 
 use authorized_keys::Admission;
 use connection::Services;
@@ -123,6 +131,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     check_private(dir)?;
     let identity = crate::keyfile::load_or_create(&dir.join(KEY_FILE))?;
     let admission = Admission::new(args.authorized_keys.clone()).map_err(anyhow::Error::msg)?;
+    let account_service = if args.no_accounts {
+        None
+    } else if args.cluster.enabled() {
+        // Accounts live in this node's SQLite; other nodes would not see
+        // them and would give an account's nick to anyone. Until they live
+        // in the cluster's key-value store, cluster nodes run without them.
+        anyhow::bail!(
+            "accounts are not shared across cluster nodes yet: start cluster nodes with --no-accounts"
+        );
+    } else {
+        let store = accounts_sqlite::SqliteStore::new(accounts_sqlite::open(&dir.join(DB_FILE))?);
+        Some(accounts::Service {
+            accounts: Arc::new(store.clone()),
+            offline: Arc::new(store),
+            offline_max: args.offline_max,
+        })
+    };
     let settings = args.settings();
     let hub = Hub::new(settings.rooms);
     let backend = if args.cluster.enabled() {
@@ -164,6 +189,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         max_pending = settings.gate.max_pending,
         max_pending_per_ip = settings.gate.max_pending_per_ip,
         authorized_keys = admission.restricted().then(|| admission.key_count()),
+        accounts = !args.no_accounts,
         "dhchat server started"
     );
 
@@ -172,6 +198,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         settings: settings.session,
         hub: hub.clone(),
         bus: backend.bus(&hub),
+        accounts: account_service,
     });
     let gate = Gate::new(settings.gate);
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -6,7 +6,7 @@
 //! bytes ([`queue_bytes`](super::queue_bytes)). A client whose queue is full
 //! cannot keep up: it is marked and its connection task is told to end it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use dhchat_core::names::MAX_NICK;
@@ -30,6 +30,8 @@ struct Client {
     kill: Arc<Notify>,
     rooms: BTreeSet<String>,
     kicked: bool,
+    /// Its nick is an account and it proved the account's key (flags bit 2).
+    account: bool,
 }
 
 struct Room {
@@ -150,20 +152,22 @@ impl Hub {
     }
 
     /// Registers a client that finished its handshake asking for `wanted`
-    /// (a valid nick): assigns it or a free variant, and queues WELCOME.
+    /// (a valid nick): assigns it or a free variant that is not in
+    /// `reserved` (lookup keys of other keys' accounts), and queues WELCOME.
     ///
     /// # Errors
     /// [`RegisterError::Busy`] at the client cap or while shutting down.
     pub fn register(
         &self,
         wanted: &str,
+        reserved: &HashSet<String>,
         welcome: impl FnOnce(&str) -> Event,
     ) -> Result<Registered, RegisterError> {
         let mut st = self.lock();
         if st.closing || st.clients.len() >= self.max_clients {
             return Err(RegisterError::Busy);
         }
-        let nick = free_variant(&st, wanted);
+        let nick = free_variant(&st, wanted, reserved);
         st.next_id += 1;
         let id = st.next_id;
         let (tx, rx) = mpsc::channel(self.queue);
@@ -179,6 +183,7 @@ impl Hub {
                 kill: kill.clone(),
                 rooms: BTreeSet::new(),
                 kicked: false,
+                account: false,
             },
         );
         st.push(id, welcome(&nick));
@@ -228,6 +233,19 @@ impl Hub {
         self.lock().clients.get(&id).map(|c| c.nick.clone())
     }
 
+    /// Marks whether `id`'s nick is an account whose key it proved (flags
+    /// bit 2 on what it sends from now on).
+    pub fn set_account(&self, id: ClientId, account: bool) {
+        if let Some(c) = self.lock().clients.get_mut(&id) {
+            c.account = account;
+        }
+    }
+
+    /// Whether `id`'s nick is an account whose key it proved.
+    pub fn is_account(&self, id: ClientId) -> bool {
+        self.lock().clients.get(&id).is_some_and(|c| c.account)
+    }
+
     /// Whether `id` is in the room `room_key`.
     pub fn is_member(&self, id: ClientId, room_key: &str) -> bool {
         self.lock()
@@ -259,7 +277,8 @@ impl Hub {
     /// Returns false if no such client is connected.
     pub fn direct(&self, from: ClientId, to: &str, time_ms: u64, text: &str) -> bool {
         let mut st = self.lock();
-        let Some(sender) = st.clients.get(&from).map(|c| c.nick.clone()) else {
+        let Some((sender, account)) = st.clients.get(&from).map(|c| (c.nick.clone(), c.account))
+        else {
             return false;
         };
         let Some(&target) = st.nicks.get(&key(to)) else {
@@ -276,6 +295,7 @@ impl Hub {
             room,
             text: text.to_owned(),
             legacy: false,
+            account,
         };
         st.push(target, Event::Chat(Arc::new(chat)));
         true
@@ -423,18 +443,23 @@ impl Fanout for Hub {
 }
 
 /// `wanted` if free, else the first free of `wanted2`, `wanted3`, ...
-/// (shortened to stay within 32 bytes).
-fn free_variant(st: &State, wanted: &str) -> String {
-    if !st.nicks.contains_key(&key(wanted)) {
+/// (shortened to stay within 32 bytes). A nick is free when no client has it
+/// and it is not in `reserved`.
+fn free_variant(st: &State, wanted: &str, reserved: &HashSet<String>) -> String {
+    let free = |nick: &str| {
+        let k = key(nick);
+        !st.nicks.contains_key(&k) && !reserved.contains(&k)
+    };
+    if free(wanted) {
         return wanted.to_owned();
     }
-    // At most `clients` nicks are taken, so one of the next `clients + 1`
-    // distinct candidates is free.
-    for n in 2..st.clients.len() as u64 + 3 {
+    // At most `clients + reserved` nicks are unavailable, so one of the next
+    // `clients + reserved + 1` distinct candidates is free.
+    for n in 2..(st.clients.len() + reserved.len()) as u64 + 3 {
         let suffix = n.to_string();
         let keep = MAX_NICK.saturating_sub(suffix.len()).min(wanted.len());
         let candidate = format!("{}{suffix}", wanted.get(..keep).unwrap_or(wanted));
-        if !st.nicks.contains_key(&key(&candidate)) {
+        if free(&candidate) {
             return candidate;
         }
     }
@@ -458,15 +483,17 @@ mod tests {
             queue_bytes: 1 << 20,
             max_queued_bytes: 1 << 20,
         });
-        let a = hub.register("Alice", welcome).expect("a");
-        let b = hub.register("alice", welcome).expect("b");
-        let c = hub.register("ALICE", welcome).expect("c");
+        let a = hub.register("Alice", &HashSet::new(), welcome).expect("a");
+        let b = hub.register("alice", &HashSet::new(), welcome).expect("b");
+        let c = hub.register("ALICE", &HashSet::new(), welcome).expect("c");
         assert_eq!(a.nick, "Alice");
         assert_eq!(b.nick, "alice2");
         assert_eq!(c.nick, "ALICE3");
         let long = "x".repeat(32);
-        hub.register(&long, welcome).expect("long");
-        let v = hub.register(&long, welcome).expect("long2");
+        hub.register(&long, &HashSet::new(), welcome).expect("long");
+        let v = hub
+            .register(&long, &HashSet::new(), welcome)
+            .expect("long2");
         assert_eq!(v.nick.len(), 32);
         assert!(v.nick.ends_with('2'));
     }
@@ -479,9 +506,9 @@ mod tests {
             queue_bytes: 1 << 20,
             max_queued_bytes: 1 << 20,
         });
-        let _a = hub.register("a", welcome).expect("a");
+        let _a = hub.register("a", &HashSet::new(), welcome).expect("a");
         assert!(matches!(
-            hub.register("b", welcome),
+            hub.register("b", &HashSet::new(), welcome),
             Err(RegisterError::Busy)
         ));
     }
@@ -494,8 +521,8 @@ mod tests {
             queue_bytes: 1 << 20,
             max_queued_bytes: 1 << 20,
         });
-        let a = hub.register("alice", welcome).expect("a");
-        let _b = hub.register("bob", welcome).expect("b");
+        let a = hub.register("alice", &HashSet::new(), welcome).expect("a");
+        let _b = hub.register("bob", &HashSet::new(), welcome).expect("b");
         assert_eq!(hub.rename(a.id, "BOB"), Rename::Taken);
         assert_eq!(hub.rename(a.id, "Alice"), Rename::Changed("alice".into()));
         assert_eq!(hub.nick_of(a.id).as_deref(), Some("Alice"));

@@ -79,7 +79,9 @@ mod tests {
         let hub = hub();
         let (guard, done) = mpsc::channel::<()>(1);
         let mut reg = hub
-            .register("alice", |n| Event::Notice(n.into()))
+            .register("alice", &std::collections::HashSet::new(), |n| {
+                Event::Notice(n.into())
+            })
             .expect("register");
         let connection = tokio::spawn(async move {
             // The connection ends once its writer has taken CLOSE.
@@ -99,7 +101,10 @@ mod tests {
         );
         connection.await.expect("connection task");
         assert!(
-            hub.register("bob", |n| Event::Notice(n.into())).is_err(),
+            hub.register("bob", &std::collections::HashSet::new(), |n| Event::Notice(
+                n.into()
+            ))
+            .is_err(),
             "no client is admitted once shutdown began"
         );
     }

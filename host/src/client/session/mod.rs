@@ -92,6 +92,53 @@ pub struct ChatLine {
     pub history: bool,
     /// From an unauthenticated legacy client.
     pub legacy: bool,
+    /// The sender's nick is an account and its session proved the account's
+    /// key (MESSAGE flags bit 2).
+    pub account: bool,
+}
+
+/// Who the server vouches a message's sender is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    /// The nick is an account and the sender proved its key (flags bit 2).
+    Account,
+    /// An ordinary client: its nick is only in use, not owned.
+    Anonymous,
+    /// An unauthenticated legacy client (flags bit 1).
+    Legacy,
+}
+
+impl Sender {
+    /// The name used in the batch JSON (`"account"`, `"anonymous"`,
+    /// `"legacy"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Sender::Account => "account",
+            Sender::Anonymous => "anonymous",
+            Sender::Legacy => "legacy",
+        }
+    }
+}
+
+impl ChatLine {
+    /// What the server vouches for about the sender (legacy wins: a message
+    /// marked both is treated as the weaker).
+    pub fn sender(&self) -> Sender {
+        if self.legacy {
+            Sender::Legacy
+        } else if self.account {
+            Sender::Account
+        } else {
+            Sender::Anonymous
+        }
+    }
+
+    /// A direct message that waited on the server while this client's
+    /// account was offline (delivered on connect with the history flag;
+    /// direct messages are never part of a room's history).
+    pub fn offline(&self) -> bool {
+        self.history && self.room.starts_with('@')
+    }
 }
 
 /// Something that happened on the connection.

@@ -133,6 +133,7 @@ async fn reader(mut recv: RecvSide, events: mpsc::Sender<Event>, replies: mpsc::
                 text: c.text.to_string(),
                 history: c.history,
                 legacy: c.legacy,
+                account: c.account,
             }),
             Message::Notice { text } => Event::Notice(text.to_string()),
             Message::Roster { room, more, nicks } => match rosters.add(room, more, nicks.iter()) {

@@ -134,6 +134,7 @@ impl App {
                         text,
                         history: false,
                         legacy: false,
+                        account: false,
                     };
                     self.push(Entry::Chat(line));
                 }

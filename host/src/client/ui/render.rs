@@ -12,6 +12,7 @@ use ratatui::Frame;
 use time::{OffsetDateTime, UtcOffset};
 
 use super::app::{App, Entry};
+use crate::client::session::Sender;
 
 /// `HH:MM` of `time_ms` at `offset`.
 pub fn hhmm(time_ms: u64, offset: UtcOffset) -> String {
@@ -24,6 +25,10 @@ pub fn hhmm(time_ms: u64, offset: UtcOffset) -> String {
         Err(_) => "--:--".to_string(),
     }
 }
+
+/// Shown before the nick of a sender whose nick is an account it proved
+/// (MESSAGE flags bit 2).
+pub const ACCOUNT_MARK: &str = "\u{2713}";
 
 fn esc(s: &str) -> String {
     Escaped(s).to_string()
@@ -39,10 +44,12 @@ pub fn entry_spans(e: &Entry, offset: UtcOffset) -> Vec<Span<'static>> {
                 format!("[{}] ", hhmm(m.time_ms, offset)),
                 base.add_modifier(Modifier::DIM),
             )];
-            if m.history {
+            if m.offline() {
+                spans.push(Span::styled("[offline] ", Style::new().fg(Color::Magenta)));
+            } else if m.history {
                 spans.push(Span::styled("h ", dim));
             }
-            if m.legacy {
+            if m.sender() == Sender::Legacy {
                 spans.push(Span::styled(
                     "[unauthenticated] ",
                     Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
@@ -57,6 +64,13 @@ pub fn entry_spans(e: &Entry, offset: UtcOffset) -> Vec<Span<'static>> {
                 format!("{} ", esc(&m.room)),
                 base.fg(room_color),
             ));
+            // An account's nick is marked; an anonymous one is plain.
+            if m.sender() == Sender::Account {
+                spans.push(Span::styled(
+                    ACCOUNT_MARK,
+                    Style::new().fg(Color::Green).add_modifier(Modifier::BOLD),
+                ));
+            }
             spans.push(Span::styled(
                 format!("<{}> ", esc(&m.from)),
                 base.add_modifier(Modifier::BOLD),
@@ -223,6 +237,10 @@ mod tests {
     }
 
     fn msg(text: &str, history: bool, legacy: bool) -> Event {
+        chat_line(text, history, legacy, false)
+    }
+
+    fn chat_line(text: &str, history: bool, legacy: bool, account: bool) -> Event {
         Event::Message(ChatLine {
             // 1970-01-01 12:34 UTC
             time_ms: (12 * 3600 + 34 * 60) * 1000,
@@ -231,6 +249,7 @@ mod tests {
             text: text.into(),
             history,
             legacy,
+            account,
         })
     }
 
@@ -305,6 +324,35 @@ mod tests {
         // History is dimmed.
         let cell = &t.backend().buffer()[(25, 1)];
         assert!(cell.modifier.contains(Modifier::DIM), "{cell:?}");
+    }
+
+    #[test]
+    fn account_senders_are_marked_anonymous_ones_are_plain_and_offline_messages_say_so() {
+        let mut app = App::new("h:1", &welcome(), UtcOffset::UTC);
+        app.apply(chat_line("owned", false, false, true));
+        app.apply(chat_line("anyone", false, false, false));
+        app.apply(Event::Message(ChatLine {
+            time_ms: (12 * 3600 + 34 * 60) * 1000,
+            from: "bob".into(),
+            room: "@alice".into(),
+            text: "while you were away".into(),
+            history: true,
+            legacy: false,
+            account: true,
+        }));
+        let (rows, _) = screen(&app, 120, 8);
+        let text = rows.join("\n");
+        assert!(
+            rows[1].starts_with(&format!("[12:34] #lobby {ACCOUNT_MARK}<bob> owned")),
+            "{text}"
+        );
+        assert!(rows[2].starts_with("[12:34] #lobby <bob> anyone"), "{text}");
+        assert!(
+            rows[3].starts_with(&format!(
+                "[12:34] [offline] @alice {ACCOUNT_MARK}<bob> while you were away"
+            )),
+            "{text}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! | direct | a request to the nick's subject |
 //! | who | a request every node answers |
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +69,7 @@ impl NatsBus {
     async fn register_inner(
         &self,
         wanted: &str,
+        reserved: &HashSet<String>,
         welcome: &(dyn Fn(&str) -> Event + Sync),
     ) -> Result<Registered, RegisterError> {
         if !self.connected() {
@@ -75,6 +77,9 @@ impl NatsBus {
             return Err(RegisterError::Busy);
         }
         for nick in variants(wanted) {
+            if reserved.contains(&key(&nick)) {
+                continue;
+            }
             let revision = match self.nicks.claim(&nick).await {
                 Ok(revision) => revision,
                 Err(ClaimError::Taken) => continue,
@@ -83,7 +88,7 @@ impl NatsBus {
                     return Err(RegisterError::Busy);
                 }
             };
-            let reg = match self.hub.register(&nick, welcome) {
+            let reg = match self.hub.register(&nick, reserved, welcome) {
                 Ok(reg) => reg,
                 Err(e) => {
                     self.nicks.give_back(&nick, revision).await;
@@ -198,9 +203,10 @@ impl Bus for NatsBus {
     fn register<'a>(
         &'a self,
         wanted: &'a str,
+        reserved: &'a HashSet<String>,
         welcome: &'a (dyn Fn(&str) -> Event + Sync),
     ) -> BusFuture<'a, Result<Registered, RegisterError>> {
-        Box::pin(self.register_inner(wanted, welcome))
+        Box::pin(self.register_inner(wanted, reserved, welcome))
     }
 
     fn unregister(&self, member: ClientId, reason: &str) {

@@ -83,6 +83,7 @@ impl Direct {
                     room: format!("@{me}"),
                     text: dm.text,
                     legacy: false,
+                    account: false,
                 };
                 hub.send_to(member, Event::Chat(Arc::new(chat)));
                 let _ = client.publish(reply, Bytes::new()).await;

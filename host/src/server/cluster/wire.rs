@@ -70,6 +70,7 @@ impl RoomMessage {
             room: self.room.clone(),
             text: self.text.clone(),
             legacy: self.legacy,
+            account: false,
         }
     }
 }
@@ -145,6 +146,7 @@ mod tests {
             room: "#Ops".into(),
             text: "hi".into(),
             legacy: true,
+            account: false,
         }
     }
 

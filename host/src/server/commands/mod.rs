@@ -14,6 +14,9 @@ mod who;
 use dhchat_core::message::error_code as code;
 use dhchat_core::message::Message;
 
+use dhchat_core::identity::PublicKey;
+
+use super::accounts::Service;
 use super::bus::{Bus, ClientId};
 use super::disconnect::Disconnect;
 use super::event::Event;
@@ -30,6 +33,10 @@ pub struct Context<'a> {
     pub bus: &'a dyn Bus,
     /// Log the text of chat messages (`--log-messages`).
     pub log_messages: bool,
+    /// The identity key the sender proved, if any.
+    pub client_key: Option<PublicKey>,
+    /// Accounts and offline messages (`None` with `--no-accounts`).
+    pub accounts: Option<&'a Service>,
 }
 
 impl Context<'_> {

@@ -10,6 +10,73 @@ use super::Context;
 use crate::server::bus::key;
 use crate::server::disconnect::Disconnect;
 use crate::server::event::{now_ms, Chat};
+use crate::server::offline::Stored;
+
+/// Stores a direct message to `nick`, who is not connected, if it is an
+/// account (PROTOCOL.md section 5.1); ERROR 6 if it is not, ERROR 7 if the
+/// account has as many messages waiting as it may. The message is committed
+/// before this returns: no ERROR means it is stored.
+async fn to_offline(
+    cx: &Context<'_>,
+    nick: &str,
+    time_ms: u64,
+    text: &str,
+) -> Result<(), Disconnect> {
+    let no_such = || cx.error(code::NO_SUCH_TARGET, format!("no such nick: {nick}"));
+    let Some(service) = cx.accounts else {
+        no_such();
+        return Ok(());
+    };
+    let account = match service.account(nick).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            no_such();
+            return Ok(());
+        }
+        Err(e) => {
+            tracing::error!(client = cx.member, error = %e, "direct message not stored: cannot read accounts");
+            cx.error(
+                code::INTERNAL,
+                "internal error: the message could not be stored".into(),
+            );
+            return Ok(());
+        }
+    };
+    let from = cx.hub.nick_of(cx.member).ok_or(Disconnect::Unregistered)?;
+    let chat = Chat {
+        time_ms,
+        history: false,
+        from,
+        room: format!("@{}", account.nick),
+        text: text.to_owned(),
+        legacy: false,
+        account: cx.hub.is_account(cx.member),
+    };
+    match service
+        .offline
+        .store(&account.nick, &chat, service.offline_max)
+        .await
+    {
+        Ok(Stored::Stored) => {
+            tracing::debug!(client = cx.member, to = %account.nick, "direct message stored for an offline account");
+        }
+        Ok(Stored::Full) => cx.error(
+            code::RATE_LIMITED,
+            format!(
+                "{} has {} messages waiting already; try again after they connect",
+                account.nick, service.offline_max
+            ),
+        ),
+        Err(e) => {
+            tracing::error!(client = cx.member, error = %e, "direct message not stored");
+            cx.error(
+                code::INTERNAL,
+                "internal error: the message could not be stored".into(),
+            );
+        }
+    }
+    Ok(())
+}
 
 /// Publishes `text` to `room`, or delivers it to the member `@nick`.
 ///
@@ -23,7 +90,7 @@ pub async fn apply(cx: &Context<'_>, room: &str, text: &str) -> Result<(), Disco
             tracing::info!(client = cx.member, to = %room, text = %Escaped(text), "direct message");
         }
         if cx.bus.direct(cx.member, nick, time_ms, text).await.is_err() {
-            cx.error(code::NO_SUCH_TARGET, format!("no such nick: {nick}"));
+            to_offline(cx, nick, time_ms, text).await?;
         }
         return Ok(());
     }
@@ -43,6 +110,7 @@ pub async fn apply(cx: &Context<'_>, room: &str, text: &str) -> Result<(), Disco
         room: cx.hub.room_name(&room_key, room),
         text: text.to_owned(),
         legacy: false,
+        account: cx.hub.is_account(cx.member),
     };
     cx.bus
         .publish(cx.member, Arc::new(chat))

@@ -48,7 +48,18 @@ pub async fn serve(
         motd: settings.motd.clone(),
     };
     let (rd, wr) = stream.into_split();
-    let reg = match services.bus.register(nick.as_str(), &welcome).await {
+    // A legacy client is anonymous: it gets no account's nick.
+    let reserved = match &services.accounts {
+        Some(a) => a.reserved(nick.as_str(), None).await.map_err(|e| {
+            tracing::error!(%peer, error = %e, "legacy client refused: cannot check the nick");
+        }),
+        None => Ok(std::collections::HashSet::new()),
+    };
+    let registered = match reserved {
+        Ok(r) => services.bus.register(nick.as_str(), &r, &welcome).await,
+        Err(()) => Err(RegisterError::Busy),
+    };
+    let reg = match registered {
         Ok(r) => r,
         Err(RegisterError::Busy) => {
             tracing::warn!(%peer, "legacy client refused: server busy (--max-clients {})", settings.max_clients);
@@ -244,6 +255,7 @@ async fn read_loop(
             room: hub.room_name(&bus::key(LOBBY), LOBBY),
             text: text.to_owned(),
             legacy: true,
+            account: false,
         };
         if services.bus.publish(id, Arc::new(chat)).await.is_err() {
             return ("server shutting down".into(), false);
