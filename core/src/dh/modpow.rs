@@ -18,11 +18,11 @@ pub(super) fn group_modpow(
     exp: &[u8],
     out: &mut [u8],
 ) -> Result<(), DhError> {
-    let xbits = group.xbits();
+    let (p, xbits) = (group.prime(), group.xbits());
     match group {
-        Group::Ffdhe2048 => monty_pow(&FFDHE2048_PARAMS, Some(base), exp, xbits, out),
-        Group::Ffdhe3072 => monty_pow(&FFDHE3072_PARAMS, Some(base), exp, xbits, out),
-        Group::Ffdhe4096 => monty_pow(&FFDHE4096_PARAMS, Some(base), exp, xbits, out),
+        Group::Ffdhe2048 => monty_pow(p, &FFDHE2048_MONTY, Some(base), exp, xbits, out),
+        Group::Ffdhe3072 => monty_pow(p, &FFDHE3072_MONTY, Some(base), exp, xbits, out),
+        Group::Ffdhe4096 => monty_pow(p, &FFDHE4096_MONTY, Some(base), exp, xbits, out),
     }
 }
 
@@ -30,11 +30,32 @@ pub(super) fn group_modpow(
 /// doublings only.
 pub(super) fn group_pow_generator(group: Group, exp: &[u8], out: &mut [u8]) -> Result<(), DhError> {
     debug_assert_eq!(group.generator(), 2);
-    let xbits = group.xbits();
+    let (p, xbits) = (group.prime(), group.xbits());
     match group {
-        Group::Ffdhe2048 => monty_pow(&FFDHE2048_PARAMS, None, exp, xbits, out),
-        Group::Ffdhe3072 => monty_pow(&FFDHE3072_PARAMS, None, exp, xbits, out),
-        Group::Ffdhe4096 => monty_pow(&FFDHE4096_PARAMS, None, exp, xbits, out),
+        Group::Ffdhe2048 => monty_pow(p, &FFDHE2048_MONTY, None, exp, xbits, out),
+        Group::Ffdhe3072 => monty_pow(p, &FFDHE3072_MONTY, None, exp, xbits, out),
+        Group::Ffdhe4096 => monty_pow(p, &FFDHE4096_MONTY, None, exp, xbits, out),
+    }
+}
+
+/// The Montgomery constants of a modulus `p` that take more than a multiplication to
+/// derive: `R^2 mod p` and `-p^(-1) mod 2^W`. The modulus itself is not kept here (a
+/// group's prime is [`Group::prime`]), nor `R mod p` (one Montgomery multiplication of
+/// `R^2` by 1 gives it), so flash holds each prime once.
+struct MontyConsts<const LIMBS: usize> {
+    /// `R^2 mod p`, `R = 2^(LIMBS W)`.
+    r2: Uint<LIMBS>,
+    /// `-p^(-1) mod 2^W`.
+    m0: Word,
+}
+
+impl<const LIMBS: usize> MontyConsts<LIMBS> {
+    /// The constants of `params`'s modulus.
+    const fn of(params: &FixedMontyParams<LIMBS>) -> Self {
+        Self {
+            r2: *params.r2(),
+            m0: params.mod_neg_inv().0,
+        }
     }
 }
 
@@ -49,12 +70,15 @@ const fn group_params<const LIMBS: usize>(group: Group) -> FixedMontyParams<LIMB
     FixedMontyParams::new_vartime(prime.to_odd().expect_copied("RFC 7919 primes are odd"))
 }
 
-/// Montgomery parameters of the ffdhe2048 prime.
-static FFDHE2048_PARAMS: FixedMontyParams<{ U2048::LIMBS }> = group_params(Group::Ffdhe2048);
-/// Montgomery parameters of the ffdhe3072 prime.
-static FFDHE3072_PARAMS: FixedMontyParams<{ U3072::LIMBS }> = group_params(Group::Ffdhe3072);
-/// Montgomery parameters of the ffdhe4096 prime.
-static FFDHE4096_PARAMS: FixedMontyParams<{ U4096::LIMBS }> = group_params(Group::Ffdhe4096);
+/// Montgomery constants of the ffdhe2048 prime.
+static FFDHE2048_MONTY: MontyConsts<{ U2048::LIMBS }> =
+    MontyConsts::of(&group_params(Group::Ffdhe2048));
+/// Montgomery constants of the ffdhe3072 prime.
+static FFDHE3072_MONTY: MontyConsts<{ U3072::LIMBS }> =
+    MontyConsts::of(&group_params(Group::Ffdhe3072));
+/// Montgomery constants of the ffdhe4096 prime.
+static FFDHE4096_MONTY: MontyConsts<{ U4096::LIMBS }> =
+    MontyConsts::of(&group_params(Group::Ffdhe4096));
 
 /// Modular exponentiation `out = pack(base^exp mod modulus, out.len())`, constant time
 /// with respect to `exp`, in arithmetic of `LIMBS` limbs.
@@ -91,36 +115,35 @@ pub fn modpow<const LIMBS: usize>(
     modulus: &[u8],
     out: &mut [u8],
 ) -> Result<(), DhError> {
-    let modulus = uint_from_be::<LIMBS>(modulus).ok_or(DhError::InvalidModulus)?;
+    let modulus_be = modulus;
+    let modulus = uint_from_be::<LIMBS>(modulus_be).ok_or(DhError::InvalidModulus)?;
     if modulus < Uint::from_u8(3) {
         return Err(DhError::InvalidModulus);
     }
     let modulus = Odd::new(modulus)
         .into_option()
         .ok_or(DhError::InvalidModulus)?;
-    monty_pow(
-        &FixedMontyParams::new_vartime(modulus),
-        Some(base),
-        exp,
-        exp_bits,
-        out,
-    )
+    let consts = MontyConsts::of(&FixedMontyParams::new_vartime(modulus));
+    // `modulus` passed the checks above as a `Uint<LIMBS>`: it reads back the same.
+    monty_pow(modulus_be, &consts, Some(base), exp, exp_bits, out)
 }
 
-/// `base^exp mod p` (`2^exp mod p` when `base` is `None`) with the Montgomery parameters
-/// of `p` already set up; see [`modpow`] for the arguments and errors.
+/// `base^exp mod p` (`2^exp mod p` when `base` is `None`) for the odd modulus `p`
+/// (big-endian `modulus`, at least 3) whose Montgomery constants are `consts`; see
+/// [`modpow`] for the other arguments and the errors.
 ///
 /// Not inlined, so that only one width's temporaries are on the stack at a time.
 #[inline(never)]
 fn monty_pow<const LIMBS: usize>(
-    params: &FixedMontyParams<LIMBS>,
+    modulus: &[u8],
+    consts: &MontyConsts<LIMBS>,
     base: Option<&[u8]>,
     exp: &[u8],
     exp_bits: u32,
     out: &mut [u8],
 ) -> Result<(), DhError> {
     // Public checks first (variable time is fine for public values).
-    let modulus = params.modulus().as_ref();
+    let modulus = uint_from_be::<LIMBS>(modulus).ok_or(DhError::InvalidModulus)?;
     let modulus_len = usize::try_from(modulus.bit_width_vartime().div_ceil(8))
         .map_err(|_| DhError::InvalidModulus)?;
     if out.len() < modulus_len {
@@ -132,7 +155,7 @@ fn monty_pow<const LIMBS: usize>(
     let base = match base {
         Some(base) => {
             let base = uint_from_be::<LIMBS>(base).ok_or(DhError::PublicValueOutOfRange)?;
-            if base >= *modulus {
+            if base >= modulus {
                 return Err(DhError::PublicValueOutOfRange);
             }
             Some(base)
@@ -156,19 +179,25 @@ fn monty_pow<const LIMBS: usize>(
         return Err(DhError::ValueTooWide);
     }
 
-    let field = Field::new(modulus.as_words(), params.mod_neg_inv().0);
-    let one_m = params.one().as_words();
+    let field = Field::new(modulus.as_words(), consts.m0);
+    // 1, for R mod p = mont(R^2, 1) and, at the end, out of Montgomery form.
+    let mut unit = [0 as Word; LIMBS];
+    if let Some(low) = unit.first_mut() {
+        *low = 1;
+    }
+    let mut one_m = [0 as Word; LIMBS];
+    field.mul(consts.r2.as_words(), &unit, &mut one_m);
     let mut result = [0 as Word; LIMBS];
     match base {
         // Generator 2: squarings and masked doublings, one of each per exponent bit.
-        None => monty::pow2(&field, one_m, exponent.as_words(), exp_bits, &mut result),
+        None => monty::pow2(&field, &one_m, exponent.as_words(), exp_bits, &mut result),
         Some(base) => {
             let mut base_m = [0; LIMBS];
-            field.mul(base.as_words(), params.r2().as_words(), &mut base_m);
+            field.mul(base.as_words(), consts.r2.as_words(), &mut base_m);
             monty::pow(
                 &field,
                 &base_m,
-                one_m,
+                &one_m,
                 exponent.as_words(),
                 exp_bits,
                 &mut result,
@@ -178,7 +207,7 @@ fn monty_pow<const LIMBS: usize>(
     exponent.zeroize();
     // Out of Montgomery form: a Montgomery multiplication by 1.
     let mut value = Uint::<LIMBS>::ZERO;
-    field.mul(&result, Uint::<LIMBS>::ONE.as_words(), value.as_mut_words());
+    field.mul(&result, &unit, value.as_mut_words());
     result.zeroize();
     uint_to_be(&value, out);
     value.zeroize();
