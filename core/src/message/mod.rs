@@ -17,12 +17,16 @@ mod codec;
 mod error;
 mod fields;
 mod nicks;
+#[cfg(feature = "alloc")]
+mod owned;
 mod roster;
 mod sender;
 
 pub use chat::ChatMessage;
 pub use error::MessageError;
 pub use nicks::{NickIter, Nicks};
+#[cfg(feature = "alloc")]
+pub use owned::MessageBuf;
 pub use roster::{roster_chunks, RosterChunks};
 pub use sender::{sender_of, Sender};
 
@@ -172,6 +176,8 @@ mod codec_proptests;
 mod codec_tests;
 #[cfg(test)]
 mod error_tests;
+#[cfg(all(test, feature = "alloc"))]
+mod owned_tests;
 #[cfg(test)]
 mod roster_tests;
 #[cfg(test)]
