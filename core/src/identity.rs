@@ -75,6 +75,11 @@ impl PublicKey {
     }
 
     /// Verifies `signature` over `context || transcript` strictly.
+    ///
+    /// Out of line, as [`IdentityKey::sign`]: the curve arithmetic's temporaries stay
+    /// off the handshake caller's frame (a firmware's peak stack is that frame plus
+    /// the DH exponentiation's).
+    #[inline(never)]
     pub(crate) fn verify(
         &self,
         context: &[u8],
@@ -191,7 +196,8 @@ impl IdentityKey {
         PublicKey(self.0.verifying_key().to_bytes())
     }
 
-    /// Signs `context || transcript`.
+    /// Signs `context || transcript`. Out of line (see [`PublicKey::verify`]).
+    #[inline(never)]
     pub(crate) fn sign(&self, context: &[u8], transcript: &[u8; 32]) -> [u8; 64] {
         let msg = signed_message(context, transcript);
         self.0.sign(&msg[..context.len() + 32]).to_bytes()

@@ -208,9 +208,17 @@ impl ServerConnection {
 
     fn fail_on<O>(&mut self, out: Result<O, Error>) -> Result<O, Error> {
         if let Err(e) = &out {
-            self.state = State::Failed(*e);
+            self.fail(*e);
         }
         out
+    }
+
+    /// Leaves the connection failed with `e` (its state, keys included, dropped
+    /// and zeroized). Out of line: one copy of the state's drop for every caller.
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, e: Error) {
+        self.state = State::Failed(e);
     }
 
     fn step<'b, P: ClientPolicy + ?Sized>(

@@ -18,11 +18,11 @@ pub(super) fn group_modpow(
     exp: &[u8],
     out: &mut [u8],
 ) -> Result<(), DhError> {
-    let xbits = group.xbits();
+    let (p, xbits) = (group.prime(), group.xbits());
     match group {
-        Group::Ffdhe2048 => monty_pow(&FFDHE2048_PARAMS, Some(base), exp, xbits, out),
-        Group::Ffdhe3072 => monty_pow(&FFDHE3072_PARAMS, Some(base), exp, xbits, out),
-        Group::Ffdhe4096 => monty_pow(&FFDHE4096_PARAMS, Some(base), exp, xbits, out),
+        Group::Ffdhe2048 => monty_pow(p, &FFDHE2048_MONTY, Some(base), exp, xbits, out),
+        Group::Ffdhe3072 => monty_pow(p, &FFDHE3072_MONTY, Some(base), exp, xbits, out),
+        Group::Ffdhe4096 => monty_pow(p, &FFDHE4096_MONTY, Some(base), exp, xbits, out),
     }
 }
 
@@ -30,11 +30,32 @@ pub(super) fn group_modpow(
 /// doublings only.
 pub(super) fn group_pow_generator(group: Group, exp: &[u8], out: &mut [u8]) -> Result<(), DhError> {
     debug_assert_eq!(group.generator(), 2);
-    let xbits = group.xbits();
+    let (p, xbits) = (group.prime(), group.xbits());
     match group {
-        Group::Ffdhe2048 => monty_pow(&FFDHE2048_PARAMS, None, exp, xbits, out),
-        Group::Ffdhe3072 => monty_pow(&FFDHE3072_PARAMS, None, exp, xbits, out),
-        Group::Ffdhe4096 => monty_pow(&FFDHE4096_PARAMS, None, exp, xbits, out),
+        Group::Ffdhe2048 => monty_pow(p, &FFDHE2048_MONTY, None, exp, xbits, out),
+        Group::Ffdhe3072 => monty_pow(p, &FFDHE3072_MONTY, None, exp, xbits, out),
+        Group::Ffdhe4096 => monty_pow(p, &FFDHE4096_MONTY, None, exp, xbits, out),
+    }
+}
+
+/// The Montgomery constants of a modulus `p` that take more than a multiplication to
+/// derive: `R^2 mod p` and `-p^(-1) mod 2^W`. The modulus itself is not kept here (a
+/// group's prime is [`Group::prime`]), nor `R mod p` (one Montgomery multiplication of
+/// `R^2` by 1 gives it), so flash holds each prime once.
+struct MontyConsts<const LIMBS: usize> {
+    /// `R^2 mod p`, `R = 2^(LIMBS W)`.
+    r2: Uint<LIMBS>,
+    /// `-p^(-1) mod 2^W`.
+    m0: Word,
+}
+
+impl<const LIMBS: usize> MontyConsts<LIMBS> {
+    /// The constants of `params`'s modulus.
+    const fn of(params: &FixedMontyParams<LIMBS>) -> Self {
+        Self {
+            r2: *params.r2(),
+            m0: params.mod_neg_inv().0,
+        }
     }
 }
 
@@ -49,12 +70,15 @@ const fn group_params<const LIMBS: usize>(group: Group) -> FixedMontyParams<LIMB
     FixedMontyParams::new_vartime(prime.to_odd().expect_copied("RFC 7919 primes are odd"))
 }
 
-/// Montgomery parameters of the ffdhe2048 prime.
-static FFDHE2048_PARAMS: FixedMontyParams<{ U2048::LIMBS }> = group_params(Group::Ffdhe2048);
-/// Montgomery parameters of the ffdhe3072 prime.
-static FFDHE3072_PARAMS: FixedMontyParams<{ U3072::LIMBS }> = group_params(Group::Ffdhe3072);
-/// Montgomery parameters of the ffdhe4096 prime.
-static FFDHE4096_PARAMS: FixedMontyParams<{ U4096::LIMBS }> = group_params(Group::Ffdhe4096);
+/// Montgomery constants of the ffdhe2048 prime.
+static FFDHE2048_MONTY: MontyConsts<{ U2048::LIMBS }> =
+    MontyConsts::of(&group_params(Group::Ffdhe2048));
+/// Montgomery constants of the ffdhe3072 prime.
+static FFDHE3072_MONTY: MontyConsts<{ U3072::LIMBS }> =
+    MontyConsts::of(&group_params(Group::Ffdhe3072));
+/// Montgomery constants of the ffdhe4096 prime.
+static FFDHE4096_MONTY: MontyConsts<{ U4096::LIMBS }> =
+    MontyConsts::of(&group_params(Group::Ffdhe4096));
 
 /// Modular exponentiation `out = pack(base^exp mod modulus, out.len())`, constant time
 /// with respect to `exp`, in arithmetic of `LIMBS` limbs.
@@ -91,118 +115,95 @@ pub fn modpow<const LIMBS: usize>(
     modulus: &[u8],
     out: &mut [u8],
 ) -> Result<(), DhError> {
-    let modulus = uint_from_be::<LIMBS>(modulus).ok_or(DhError::InvalidModulus)?;
+    let modulus_be = modulus;
+    let modulus = uint_from_be::<LIMBS>(modulus_be).ok_or(DhError::InvalidModulus)?;
     if modulus < Uint::from_u8(3) {
         return Err(DhError::InvalidModulus);
     }
     let modulus = Odd::new(modulus)
         .into_option()
         .ok_or(DhError::InvalidModulus)?;
-    monty_pow(
-        &FixedMontyParams::new_vartime(modulus),
-        Some(base),
-        exp,
-        exp_bits,
-        out,
-    )
+    let consts = MontyConsts::of(&FixedMontyParams::new_vartime(modulus));
+    // `modulus` passed the checks above as a `Uint<LIMBS>`: it reads back the same.
+    monty_pow(modulus_be, &consts, Some(base), exp, exp_bits, out)
 }
 
-/// `base^exp mod p` (`2^exp mod p` when `base` is `None`) with the Montgomery parameters
-/// of `p` already set up; see [`modpow`] for the arguments and errors.
+/// `base^exp mod p` (`2^exp mod p` when `base` is `None`) for the odd modulus `p`
+/// (big-endian `modulus`, at least 3) whose Montgomery constants are `consts`; see
+/// [`modpow`] for the other arguments and the errors.
 ///
 /// Not inlined, so that only one width's temporaries are on the stack at a time.
 #[inline(never)]
 fn monty_pow<const LIMBS: usize>(
-    params: &FixedMontyParams<LIMBS>,
+    modulus: &[u8],
+    consts: &MontyConsts<LIMBS>,
     base: Option<&[u8]>,
     exp: &[u8],
     exp_bits: u32,
     out: &mut [u8],
 ) -> Result<(), DhError> {
     // Public checks first (variable time is fine for public values).
-    let modulus = params.modulus().as_ref();
-    let modulus_len = usize::try_from(modulus.bit_width_vartime().div_ceil(8))
-        .map_err(|_| DhError::InvalidModulus)?;
-    if out.len() < modulus_len {
+    let mut p = [0 as Word; LIMBS];
+    if !words_from_be(modulus, &mut p) {
+        return Err(DhError::InvalidModulus);
+    }
+    if out.len() < significant_bytes(&p) {
         return Err(DhError::BufferTooSmall);
     }
     if exp_bits > Uint::<LIMBS>::BITS {
         return Err(DhError::ValueTooWide);
     }
-    let base = match base {
-        Some(base) => {
-            let base = uint_from_be::<LIMBS>(base).ok_or(DhError::PublicValueOutOfRange)?;
-            if base >= *modulus {
-                return Err(DhError::PublicValueOutOfRange);
-            }
-            Some(base)
+    let mut base_words = [0 as Word; LIMBS];
+    if let Some(base) = base {
+        if !words_from_be(base, &mut base_words) || !below_vartime(&base_words, &p) {
+            return Err(DhError::PublicValueOutOfRange);
         }
-        None => None,
-    };
+    }
 
-    // The exponent: its bytes are read with accesses that depend only on lengths.
-    let mut exponent = uint_from_be::<LIMBS>(exp).ok_or(DhError::ValueTooWide)?;
-    // Bits at or above exp_bits would be silently ignored by the exponentiation; refuse
-    // them. Only the validity of the call is revealed, not the exponent.
-    // (A shift by the full width wraps to a shift by 0, so exp_bits = BITS checks nothing.)
-    let too_wide = exp_bits < Uint::<LIMBS>::BITS && {
-        let mut high = exponent.wrapping_shr_vartime(exp_bits);
-        let too_wide = high.is_nonzero().to_bool();
-        high.zeroize();
-        too_wide
-    };
-    if too_wide {
+    // The exponent: its bytes are read with accesses that depend only on lengths. Bits
+    // at or above exp_bits would be silently ignored by the exponentiation; refuse them.
+    // Only the validity of the call is revealed, not the exponent.
+    let mut exponent = [0 as Word; LIMBS];
+    let fits = words_from_be(exp, &mut exponent);
+    if !fits || any_bit_from(&exponent, exp_bits) {
         exponent.zeroize();
         return Err(DhError::ValueTooWide);
     }
 
-    let field = Field::new(modulus.as_words(), params.mod_neg_inv().0);
-    let one_m = params.one().as_words();
+    let field = Field::new(&p, consts.m0);
+    // 1, for R mod p = mont(R^2, 1) and, at the end, out of Montgomery form.
+    let mut unit = [0 as Word; LIMBS];
+    if let Some(low) = unit.first_mut() {
+        *low = 1;
+    }
+    let mut one_m = [0 as Word; LIMBS];
+    field.mul(consts.r2.as_words(), &unit, &mut one_m);
     let mut result = [0 as Word; LIMBS];
     match base {
         // Generator 2: squarings and masked doublings, one of each per exponent bit.
-        None => monty::pow2(&field, one_m, exponent.as_words(), exp_bits, &mut result),
-        Some(base) => {
+        None => monty::pow2(&field, &one_m, &exponent, exp_bits, &mut result),
+        Some(_) => {
             let mut base_m = [0; LIMBS];
-            field.mul(base.as_words(), params.r2().as_words(), &mut base_m);
-            monty::pow(
-                &field,
-                &base_m,
-                one_m,
-                exponent.as_words(),
-                exp_bits,
-                &mut result,
-            );
+            field.mul(&base_words, consts.r2.as_words(), &mut base_m);
+            monty::pow(&field, &base_m, &one_m, &exponent, exp_bits, &mut result);
+            base_m.zeroize();
         }
     }
     exponent.zeroize();
     // Out of Montgomery form: a Montgomery multiplication by 1.
-    let mut value = Uint::<LIMBS>::ZERO;
-    field.mul(&result, Uint::<LIMBS>::ONE.as_words(), value.as_mut_words());
+    let mut value = [0 as Word; LIMBS];
+    field.mul(&result, &unit, &mut value);
     result.zeroize();
-    uint_to_be(&value, out);
+    words_to_be(&value, out);
     value.zeroize();
     Ok(())
 }
 
 /// Reads big-endian `bytes` (leading zeros allowed) into a `Uint<LIMBS>`, or `None` when
-/// its significant bytes do not fit.
-///
-/// The memory accesses and branches depend only on `bytes.len()`, not on the bytes (the
-/// only value-dependent outcome is whether it fits).
+/// its significant bytes do not fit (see [`words_from_be`]).
 fn uint_from_be<const LIMBS: usize>(bytes: &[u8]) -> Option<Uint<LIMBS>> {
     let mut value = Uint::<LIMBS>::ZERO;
-    let mut overflow = 0u8;
-    {
-        let words = value.as_mut_words();
-        for (k, &byte) in bytes.iter().rev().enumerate() {
-            match words.get_mut(k / Limb::BYTES) {
-                Some(word) => *word |= Word::from(byte) << (8 * (k % Limb::BYTES)),
-                None => overflow |= byte,
-            }
-        }
-    }
-    if overflow == 0 {
+    if words_from_be(bytes, value.as_mut_words()) {
         Some(value)
     } else {
         value.zeroize();
@@ -210,10 +211,26 @@ fn uint_from_be<const LIMBS: usize>(bytes: &[u8]) -> Option<Uint<LIMBS>> {
     }
 }
 
-/// Writes the low `out.len()` bytes of `value` big-endian into `out` (zeros above
-/// `value`'s width). Accesses depend only on the lengths.
-fn uint_to_be<const LIMBS: usize>(value: &Uint<LIMBS>, out: &mut [u8]) {
-    let words = value.as_words();
+/// Reads big-endian `bytes` (leading zeros allowed) into the zeroed little-endian
+/// `words`; false when its significant bytes do not fit.
+///
+/// The memory accesses and branches depend only on `bytes.len()`, not on the bytes (the
+/// only value-dependent outcome is whether it fits). Not generic over the width, so one
+/// copy serves every group.
+fn words_from_be(bytes: &[u8], words: &mut [Word]) -> bool {
+    let mut overflow = 0u8;
+    for (k, &byte) in bytes.iter().rev().enumerate() {
+        match words.get_mut(k / Limb::BYTES) {
+            Some(word) => *word |= Word::from(byte) << (8 * (k % Limb::BYTES)),
+            None => overflow |= byte,
+        }
+    }
+    overflow == 0
+}
+
+/// Writes the low `out.len()` bytes of the little-endian `words` big-endian into `out`
+/// (zeros above the value's width). Accesses depend only on the lengths.
+fn words_to_be(words: &[Word], out: &mut [u8]) {
     for (k, byte) in out.iter_mut().rev().enumerate() {
         *byte = match words.get(k / Limb::BYTES) {
             // Truncation to the addressed byte is the point.
@@ -222,6 +239,47 @@ fn uint_to_be<const LIMBS: usize>(value: &Uint<LIMBS>, out: &mut [u8]) {
             None => 0,
         };
     }
+}
+
+/// Bytes up to the most significant nonzero byte of the public little-endian `words`.
+fn significant_bytes(words: &[Word]) -> usize {
+    let top = words.iter().rposition(|&w| w != 0);
+    top.map_or(0, |i| {
+        let word = words.get(i).copied().unwrap_or(0);
+        let bits = Word::BITS - word.leading_zeros();
+        i * Limb::BYTES + bits.div_ceil(8) as usize
+    })
+}
+
+/// `a < b` for public little-endian words of equal length, in variable time.
+fn below_vartime(a: &[Word], b: &[Word]) -> bool {
+    for (x, y) in a.iter().rev().zip(b.iter().rev()) {
+        if x != y {
+            return x < y;
+        }
+    }
+    false
+}
+
+/// Whether the secret little-endian `words` have a bit set at or above `bits` (public).
+/// Every word is read and combined the same way whatever its value.
+fn any_bit_from(words: &[Word], bits: u32) -> bool {
+    let mut high: Word = 0;
+    for (i, &word) in (0u32..).zip(words) {
+        let start = i.saturating_mul(Word::BITS);
+        // Mask of this word's bits at or above `bits` (public).
+        let mask = if bits <= start {
+            Word::MAX
+        } else if bits - start >= Word::BITS {
+            0
+        } else {
+            Word::MAX << (bits - start)
+        };
+        high |= word & mask;
+    }
+    let set = high != 0;
+    high.zeroize();
+    set
 }
 
 #[cfg(test)]

@@ -208,6 +208,8 @@ fn exp_window(exp: &[Word], k: u32) -> Word {
 ///
 /// `one_m` is `R mod p`; `exp` holds the secret exponent as little-endian words with no
 /// bit at or above `bits` (the caller checks it). Constant time in `exp`.
+// Out of line: its temporaries (the window table) are not added to its caller's frame.
+#[inline(never)]
 pub(super) fn pow2<const N: usize>(
     field: &Field<'_, N>,
     one_m: &[Word; N],
@@ -239,6 +241,8 @@ pub(super) fn pow2<const N: usize>(
 ///
 /// `base_m` and `one_m` are in Montgomery form and below `p`; `exp` holds the secret
 /// exponent as little-endian words with no bit at or above `bits` (the caller checks it).
+// Out of line: its temporaries (the window table) are not added to its caller's frame.
+#[inline(never)]
 pub(super) fn pow<const N: usize>(
     field: &Field<'_, N>,
     base_m: &[Word; N],
