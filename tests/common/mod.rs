@@ -130,7 +130,12 @@ impl TestServer {
         self.child.wait().expect("wait")
     }
 
-    /// True while the process runs.
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the server process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
