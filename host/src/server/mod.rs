@@ -64,7 +64,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 
 pub use config::Args;
@@ -81,6 +81,22 @@ use rooms::Hub;
 pub const KEY_FILE: &str = "server.key";
 /// Name of the history database in the data directory.
 pub const DB_FILE: &str = "history.sqlite3";
+
+/// Binds `addr` (with `SO_REUSEADDR`, as `TcpListener::bind` does) and
+/// listens with a queue of `backlog` connections.
+///
+/// # Errors
+/// The socket, bind or listen failure.
+pub fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
 
 /// Runs the server until SIGINT or SIGTERM.
 ///
@@ -101,8 +117,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let hub = Hub::new(settings.rooms);
     let (history, history_thread) = History::start(db, hub.clone(), settings.history)?;
 
-    let listener = TcpListener::bind(args.listen)
-        .await
+    let listener = listen(args.listen, args.listen_backlog)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener
         .local_addr()
