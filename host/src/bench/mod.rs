@@ -186,12 +186,8 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     let mut connecting = JoinSet::new();
     for i in 0..args.clients {
         let (server, key, sources) = (args.server, args.server_key, args.sources);
-        connecting.spawn(async move {
-            (
-                i,
-                member::connect(server, key, i, sources, timeout).await,
-            )
-        });
+        connecting
+            .spawn(async move { (i, member::connect(server, key, i, sources, timeout).await) });
     }
     let mut members: Vec<(u32, Connected)> = Vec::new();
     let mut failed = 0u32;
@@ -256,7 +252,11 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     for (n, rx) in joins.into_iter().enumerate() {
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(())) => {}
-            _ => return Err(format!("member {n} never saw its JOIN done (no WHO answer)")),
+            _ => {
+                return Err(format!(
+                    "member {n} never saw its JOIN done (no WHO answer)"
+                ))
+            }
         }
     }
     let connected = usage(args.server_pid)?;
