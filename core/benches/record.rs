@@ -3,8 +3,8 @@
 //! (`type || body`) is 64 B, 1 KiB and the largest (a 4,000-byte text: 4,007 B), beside
 //! OpenSSL's composition of the same work: a fresh IV, AES-256-CBC with PKCS#7 over the
 //! same plaintext length, HMAC-SHA256 over `seq || len || iv || ct`, and for open the
-//! tag check (`memcmp::eq`) before decryption. Like dhchat's records today, OpenSSL's
-//! side sets its AES and HMAC keys up for every record.
+//! tag check (`memcmp::eq`) before decryption. OpenSSL's side creates its contexts (AES
+//! and HMAC keys) for every record; dhchat keeps its expanded keys per direction.
 //!
 //! `cargo bench -p dhchat-core --bench record`; the `RATIO` lines are the paired ratios.
 

@@ -18,6 +18,9 @@ pub const PENDING_PER_CORE: usize = 64;
 /// The smallest default of [`Args::max_pending`].
 pub const MIN_PENDING: usize = 256;
 
+/// Default of [`Args::listen_backlog`]: 1,000 clients connecting at once fit.
+pub const DEFAULT_LISTEN_BACKLOG: u32 = 1024;
+
 /// The dhchat multi-user chat server.
 ///
 /// Prints `listening on ADDR` and `server key ed25519:...` on standard output
@@ -30,6 +33,12 @@ pub struct Args {
     /// Address and port to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:39481")]
     pub listen: SocketAddr,
+
+    /// Connections the kernel queues before the server accepts them (the
+    /// listen backlog; the kernel caps it at net.core.somaxconn). Too small
+    /// a queue makes bursts of connects wait for SYN retransmits (seconds).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_LISTEN_BACKLOG, value_parser = clap::value_parser!(u32).range(1..))]
+    pub listen_backlog: u32,
 
     /// Directory for the server's identity key (`server.key`, mode 0600,
     /// created on first start) and its history database (`history.sqlite3`).
@@ -343,5 +352,19 @@ impl Args {
                 },
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listen_backlog_defaults_to_at_least_1024_and_is_a_setting() {
+        let default = Args::parse_from(["dhchat-server"]);
+        assert!(default.listen_backlog >= 1024);
+        let set = Args::parse_from(["dhchat-server", "--listen-backlog", "4096"]);
+        assert_eq!(set.listen_backlog, 4096);
+        assert!(Args::try_parse_from(["dhchat-server", "--listen-backlog", "0"]).is_err());
     }
 }

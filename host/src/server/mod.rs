@@ -78,7 +78,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 
 pub use config::{AccountsCommand, Args, Command};
@@ -114,6 +114,22 @@ pub fn check_private(dir: &std::path::Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Binds `addr` (with `SO_REUSEADDR`, as `TcpListener::bind` does) and
+/// listens with a queue of `backlog` connections.
+///
+/// # Errors
+/// The socket, bind or listen failure.
+pub fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -158,8 +174,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Backend::Local(history, thread)
     };
 
-    let listener = TcpListener::bind(args.listen)
-        .await
+    let listener = listen(args.listen, args.listen_backlog)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener
         .local_addr()
