@@ -125,7 +125,6 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
                 CREATE INDEX IF NOT EXISTS messages_room_id ON messages (room, id);",
             )
         })
-        .and_then(|()| db.busy_timeout(super::accounts_sqlite::BUSY_TIMEOUT))
         .and_then(|()| add_legacy_column(&db))
         .and_then(|()| add_account_column(&db))
         .with_context(|| format!("{}: cannot set up database", path.display()))?;

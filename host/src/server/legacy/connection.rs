@@ -77,6 +77,11 @@ pub async fn serve(
         id,
         reason: "connection lost",
     };
+    // In #lobby, with its history queued, before the writer starts: the writer
+    // then sees the whole replay at once and cuts it to the last lines.
+    if services.bus.join(id, LOBBY).await.is_err() {
+        return;
+    }
     let mut writer = tokio::spawn(writer::run(wr, key.clone(), reg.rx));
     let (reason, wait_writer) = tokio::select! {
         r = read_loop(&services, id, &key, rd) => r,
@@ -196,9 +201,6 @@ async fn read_loop(
 ) -> (String, bool) {
     let limits = &services.settings.reader;
     let hub = &services.hub;
-    if services.bus.join(id, LOBBY).await.is_err() {
-        return ("server shutting down".into(), false);
-    }
     // A legacy client cannot answer PING: silence for as long as a version 1 client may
     // be silent (idle timeout, then as long again after PING) ends it.
     let idle = limits.idle.saturating_mul(2);

@@ -1,7 +1,9 @@
 //! The writer of one legacy client: turns the events queued for it into text lines and
-//! writes each as one legacy message, one write call of at most 1024 bytes, with a
-//! pause after each (the original client takes every read as one message, and a
-//! coalesced read kills its receive thread).
+//! writes each as one legacy message, one write call of at most 1024 bytes; the next
+//! write waits until the previous one has drained (the kernel's send queue for the
+//! socket is empty: the peer's TCP has acknowledged every byte) and then a pause (the
+//! original client takes every read as one message, and a coalesced read kills its
+//! receive thread).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,8 +20,28 @@ use super::super::event::{Chat, Event};
 use super::REPLAY_LINES;
 use crate::rng::new_rng;
 
-/// The pause between two writes to one legacy client.
+/// The pause between two writes to one legacy client, after the first has drained.
 pub const PAUSE: Duration = Duration::from_millis(50);
+
+/// How long a write may take to drain before the client counts as not reading.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the send queue is looked at while a write drains.
+const DRAIN_POLL: Duration = Duration::from_millis(2);
+
+/// Bytes in the socket's kernel send queue not yet acknowledged by the peer
+/// (`SIOCOUTQ`, the same request as `TIOCOUTQ` on Linux).
+fn unacknowledged(fd: std::os::fd::RawFd) -> std::io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: `fd` is the open socket of a live `OwnedWriteHalf`; TIOCOUTQ
+    // writes one `c_int` through the pointer, which points to `n`, a live local.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n as *mut libc::c_int) };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+}
 
 /// How a writer ended.
 #[derive(Debug)]
@@ -66,7 +88,11 @@ impl Paced {
     async fn send(&mut self, text: &str) -> Result<(), String> {
         for piece in legacy::split(text, MAX_TEXT) {
             if let Some(last) = self.last {
-                tokio::time::sleep_until(last + PAUSE).await;
+                // Drained, then the pause (from the previous write, and never
+                // less than a tenth of it after the drain) so the original
+                // client's read loop takes the previous message alone.
+                self.drained().await?;
+                tokio::time::sleep_until((last + PAUSE).max(Instant::now() + PAUSE / 10)).await;
             }
             let mut iv = [0u8; IV_LEN];
             self.rng.fill_bytes(&mut iv);
@@ -78,6 +104,26 @@ impl Paced {
             self.last = Some(Instant::now());
         }
         Ok(())
+    }
+
+    /// Waits until everything written so far has been acknowledged by the
+    /// peer (at most [`DRAIN_TIMEOUT`]).
+    async fn drained(&self) -> Result<(), String> {
+        use std::os::fd::AsRawFd as _;
+        let fd = self.wr.as_ref().as_raw_fd();
+        let end = Instant::now() + DRAIN_TIMEOUT;
+        loop {
+            if unacknowledged(fd).map_err(|e| e.to_string())? == 0 {
+                return Ok(());
+            }
+            if Instant::now() >= end {
+                return Err(format!(
+                    "the previous message did not drain within {}s",
+                    DRAIN_TIMEOUT.as_secs()
+                ));
+            }
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
     }
 }
 
