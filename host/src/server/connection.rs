@@ -254,11 +254,12 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
 }
 
 /// Takes the client off the bus when its session ends, however it ends,
-/// telling the members of its rooms `reason`.
-struct Unregister {
-    bus: Arc<dyn Bus>,
-    id: ClientId,
-    reason: &'static str,
+/// telling the members of its rooms `reason` (the legacy listener's
+/// sessions use it too).
+pub(super) struct Unregister {
+    pub(super) bus: Arc<dyn Bus>,
+    pub(super) id: ClientId,
+    pub(super) reason: &'static str,
 }
 
 impl Drop for Unregister {

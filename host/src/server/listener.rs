@@ -2,14 +2,15 @@
 //! without a byte) and is served in its own task, which holds a clone of the
 //! shutdown guard until it ends.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use super::connection::{self, Services};
-use super::gate::Gate;
+use super::gate::{Gate, Ticket};
 
 /// The kernel send buffer of every accepted socket. Fixed rather than left
 /// to autotuning (which grows it to megabytes for a peer that does not
@@ -22,15 +23,44 @@ pub const SEND_BUFFER: usize = 256 * 1024;
 /// every clone is dropped (the receiving end then reads `None`).
 pub type Guard = mpsc::Sender<()>;
 
-/// Accepts connections until `stop` turns true; drops `guard` when it
-/// returns.
+/// Serves one connection that passed the gate (version 1:
+/// [`connection::serve`]; legacy: `legacy::connection::serve`).
+pub trait Serve<Fut>:
+    Fn(Arc<Services>, TcpStream, SocketAddr, Ticket) -> Fut + Send + 'static
+{
+}
+
+impl<F, Fut> Serve<Fut> for F where
+    F: Fn(Arc<Services>, TcpStream, SocketAddr, Ticket) -> Fut + Send + 'static
+{
+}
+
+/// Accepts version 1 connections until `stop` turns true; drops `guard` when
+/// it returns.
 pub async fn accept_loop(
+    services: Arc<Services>,
+    gate: Arc<Gate>,
+    listener: TcpListener,
+    stop: watch::Receiver<bool>,
+    guard: Guard,
+) {
+    accept_with(services, gate, listener, stop, guard, connection::serve, "").await;
+}
+
+/// Accepts connections until `stop` turns true, passes each through the
+/// gate and hands it to `serve` in its own task, which holds a clone of
+/// `guard` until it ends; `kind` names the listener in the log.
+pub async fn accept_with<Fut>(
     services: Arc<Services>,
     gate: Arc<Gate>,
     listener: TcpListener,
     mut stop: watch::Receiver<bool>,
     guard: Guard,
-) {
+    serve: impl Serve<Fut>,
+    kind: &'static str,
+) where
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     loop {
         let accepted = tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
@@ -41,7 +71,7 @@ pub async fn accept_loop(
             Err(e) => {
                 // Out of file descriptors and the like: wait a little
                 // rather than spin.
-                tracing::warn!(error = %e, "accept failed");
+                tracing::warn!(error = %e, "{kind}accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -56,12 +86,12 @@ pub async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
-        let services = services.clone();
+        let fut = serve(services.clone(), stream, peer, ticket);
         let guard = guard.clone();
         tokio::spawn(async move {
-            connection::serve(services, stream, peer, ticket).await;
+            fut.await;
             drop(guard);
         });
     }
-    tracing::info!("stopped accepting connections");
+    tracing::info!("stopped accepting {kind}connections");
 }

@@ -15,8 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 
-use super::super::bus::{self, Bus, ClientId, RegisterError};
-use super::super::connection::Services;
+use super::super::bus::{self, ClientId, RegisterError};
+use super::super::connection::{Services, Unregister};
 use super::super::event::{now_ms, Chat, Event};
 use super::super::gate::Ticket;
 use super::super::ratelimit::TokenBucket;
@@ -105,19 +105,6 @@ pub async fn serve(
     } else {
         "connection lost"
     };
-}
-
-/// Takes the client out of the shared state however its connection ends.
-struct Unregister {
-    bus: Arc<dyn Bus>,
-    id: ClientId,
-    reason: &'static str,
-}
-
-impl Drop for Unregister {
-    fn drop(&mut self) {
-        self.bus.unregister(self.id, self.reason);
-    }
 }
 
 /// The key exchange: the 2064-byte key message in one write and the client's 1024

@@ -22,7 +22,6 @@ pub mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -30,7 +29,7 @@ use tokio::sync::watch;
 
 use super::connection::Services;
 use super::gate::Gate;
-use super::listener::Guard;
+use super::listener::{accept_with, Guard};
 
 /// The warning printed at start and logged when the legacy listener is on.
 pub const WARNING: &str = "WARNING: legacy listener enabled: the legacy protocol has NO \
@@ -56,42 +55,22 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)>
 }
 
 /// Accepts legacy connections until `stop` turns true, through the same gate
-/// (per-address and pending caps) as version 1 connections; drops `guard`
-/// when it returns, and each connection task holds a clone of it.
+/// (per-address and pending caps) and accept loop as version 1 connections.
 pub async fn accept_loop(
     services: Arc<Services>,
     gate: Arc<Gate>,
     listener: TcpListener,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     guard: Guard,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            r = listener.accept() => r,
-        };
-        let (stream, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(error = %e, "legacy accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let ticket = match gate.admit(peer.ip()) {
-            Ok(t) => t,
-            Err(why) => {
-                gate.log_refusal(peer, why);
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let services = services.clone();
-        let guard = guard.clone();
-        tokio::spawn(async move {
-            connection::serve(services, stream, peer, ticket).await;
-            drop(guard);
-        });
-    }
-    tracing::info!("stopped accepting legacy connections");
+    accept_with(
+        services,
+        gate,
+        listener,
+        stop,
+        guard,
+        connection::serve,
+        "legacy ",
+    )
+    .await;
 }
