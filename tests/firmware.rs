@@ -242,3 +242,86 @@ fn instruction_counts_are_deterministic_under_icount() {
         "{first:?}"
     );
 }
+
+/// The `identity` line of a firmware configuration for `key` (the same text
+/// as a `dhchat-client keygen` key file).
+fn identity_line(key: &IdentityKey) -> String {
+    format!("ed25519-seed:{}", hex::encode(&key.to_seed()[..]))
+}
+
+/// A device with an identity seed in its configuration owns its nick as an
+/// account: its line reaches a host client with the account flag (MESSAGE
+/// flags bit 2) from the nick it asked for, and an anonymous host client
+/// asking for that nick afterwards gets a variant.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_firmware_with_an_identity_seed_owns_its_nick_as_an_account() {
+    let server = TestServer::start(&["--group", "ffdhe2048"]);
+    let mut host = common::connect(&server, "host").await;
+    let device = IdentityKey::generate(&mut new_rng());
+    let conf = config(
+        &server.key,
+        &[
+            ("nick", "sensor7"),
+            ("identity", &identity_line(&device)),
+            ("send", "reading from the device"),
+            ("timeout_ms", "60000"),
+        ],
+    );
+    let run = run_session(server.addr.port(), &conf).await;
+    assert_eq!(
+        run.code,
+        code::OK,
+        "firmware failed: {}\nserver log:\n{}",
+        run.stdout,
+        server.log_text()
+    );
+    let seed_hex = hex::encode(&device.to_seed()[..]);
+    assert!(
+        !run.stdout.contains(&seed_hex) && !server.log_text().contains(&seed_hex),
+        "the seed was printed: {}",
+        run.stdout
+    );
+    assert!(
+        run.diagnosis().contains(&device.public_key().to_string()),
+        "the diagnosis names the device's public key: {}",
+        run.stdout
+    );
+    let end = Instant::now() + QEMU_LIMIT;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let got = tokio::time::timeout(left, host.conn.recv())
+            .await
+            .expect("the firmware's message did not arrive")
+            .expect("host client");
+        if let Message::Message(m) = got {
+            if m.text == "reading from the device" {
+                assert_eq!(m.from, "sensor7");
+                assert!(m.account, "MESSAGE flags bit 2 (account) is set");
+                assert!(!m.history && !m.legacy);
+                break;
+            }
+        }
+    }
+    let anonymous = common::connect(&server, "sensor7").await;
+    assert_ne!(
+        anonymous.nick.to_lowercase(),
+        "sensor7",
+        "an anonymous client must get a variant of the device's nick"
+    );
+}
+
+/// A malformed identity seed is a configuration error (exit 2) whose
+/// message does not repeat the value, and nothing is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_firmware_with_a_malformed_identity_seed_stops_with_a_configuration_error() {
+    let server = TestServer::start(&["--group", "ffdhe2048"]);
+    let bad = format!("ed25519-seed:{}zz", "ab".repeat(31));
+    let conf = config(
+        &server.key,
+        &[("identity", &bad), ("send", "must not be sent")],
+    );
+    let run = run_session(server.addr.port(), &conf).await;
+    assert_eq!(run.code, code::CONFIG, "{}", run.stdout);
+    assert!(run.diagnosis().contains("identity"), "{}", run.stdout);
+    assert!(!run.stdout.contains(&"ab".repeat(31)), "{}", run.stdout);
+}

@@ -2,7 +2,9 @@
 //!
 //! It reads its configuration over semihosting ([`fw::config`]), seeds its
 //! CSPRNG from the host ([`fw::seed`]), runs the client handshake of
-//! `dhchat-core` over the PL011 UART (verifying the pinned server key),
+//! `dhchat-core` over the PL011 UART (verifying the pinned server key, and
+//! proving its own identity key if the configuration has an identity seed,
+//! which makes its nick an account),
 //! JOINs the room (unless `#lobby`), sends its lines as SAY, waits for the
 //! expected texts, sends CLOSE, and exits through semihosting.
 //!
@@ -82,8 +84,11 @@ fn main() -> ! {
         .unwrap_or_else(|| fail(Code::Panic, format_args!("singleton")));
     let file: &'static mut [u8; 2048] = cortex_m::singleton!(: [u8; 2048] = [0; 2048])
         .unwrap_or_else(|| fail(Code::Panic, format_args!("singleton")));
-    let (text, path) =
-        config::read(cmdline, file).unwrap_or_else(|e| fail(Code::Config, format_args!("{e}")));
+    let config::ConfigFile {
+        text,
+        path,
+        identity,
+    } = config::read(cmdline, file).unwrap_or_else(|e| fail(Code::Config, format_args!("{e}")));
     let cfg =
         config::parse(text).unwrap_or_else(|e| fail(Code::Config, format_args!("{path}: {e}")));
 
@@ -100,6 +105,7 @@ fn main() -> ! {
 
     let mut client = ClientConfig::new(cfg.nick);
     client.min_group_bits = cfg.min_group_bits;
+    client.identity = identity.as_ref();
     let mut pin = cfg.pin;
     clock::set_timeout_ms(cfg.handshake_timeout_ms);
     let started = clock::millis();
@@ -165,9 +171,13 @@ fn main() -> ! {
         }
     }
     conn.close("bye").unwrap_or_else(|e| fail_with("CLOSE", &e));
+    // Only the public half is printed; the key is wiped before the exit.
+    let account = identity.as_ref().map(|k| KeyText::new(&k.public_key()));
+    drop(identity);
     fw::diag!(
-        "dhchat-fw: ok (exit 0): {} as {nick} in {} on {group} with server {}: sent {}, received {} expected; handshake {handshake_ms} ms; stack peak {} of {} bytes",
+        "dhchat-fw: ok (exit 0): {} as {nick} ({}) in {} on {group} with server {}: sent {}, received {} expected; handshake {handshake_ms} ms; stack peak {} of {} bytes",
         path,
+        account.as_ref().map_or("anonymous", |k| k.as_str()),
         cfg.room,
         KeyText::new(&cfg.pin).as_str(),
         cfg.n_send,

@@ -23,6 +23,7 @@ use dhchat_host::rng::new_rng;
 /// The firmware's exit codes (firmware-sim/src/exit.rs).
 pub mod code {
     pub const OK: i32 = 0;
+    pub const CONFIG: i32 = 2;
     pub const PIN_MISMATCH: i32 = 3;
     pub const RECORD_AUTH: i32 = 4;
     pub const TIMEOUT: i32 = 5;
@@ -273,19 +274,30 @@ pub fn core_peer(group: Group, identity: IdentityKey) -> u16 {
     port
 }
 
-/// A full session against the core's own server handshake on `group`.
+/// A full session against the core's own server handshake on `group`, the
+/// firmware keyed (an `identity` line: the worst case, an Ed25519 signature
+/// in CLIENT_HELLO).
 pub fn session_with_core_peer(group: Group) -> Run {
+    session_with_core_peer_as(group, true)
+}
+
+/// A full session against the core's own server handshake on `group`, the
+/// firmware keyed or anonymous.
+pub fn session_with_core_peer_as(group: Group, keyed: bool) -> Run {
     let identity = IdentityKey::generate(&mut new_rng());
     let key = identity.public_key();
     let port = core_peer(group, identity);
-    let conf = config(
-        &key,
-        &[
-            ("room", "#lobby"),
-            ("send", "ping"),
-            ("expect", "echo: ping"),
-        ],
-    );
+    let device = IdentityKey::generate(&mut new_rng());
+    let seed = format!("ed25519-seed:{}", hex::encode(&device.to_seed()[..]));
+    let mut lines = vec![
+        ("room", "#lobby"),
+        ("send", "ping"),
+        ("expect", "echo: ping"),
+    ];
+    if keyed {
+        lines.push(("identity", seed.as_str()));
+    }
+    let conf = config(&key, &lines);
     let run = Qemu::start(&firmware().join("dhchat-fw"), Some(port), &conf, &[]).wait(QEMU_LIMIT);
     assert_eq!(run.code, code::OK, "{group:?}: {}", run.stdout);
     run
@@ -369,6 +381,7 @@ pub fn write_report() {
         .into_iter()
         .map(|g| (g, session_with_core_peer(g).stack_peak()))
         .collect();
+    let anonymous = session_with_core_peer_as(Group::Ffdhe2048, false).stack_peak();
     let (ci, ct, groups, bench_stack) = bench();
     let insns = |t: u64| t * ci / ct;
     let commit = Command::new("git")
@@ -408,15 +421,20 @@ pub fn write_report() {
     md.push_str(&format!("| static RAM (data+bss) | {ram} |\n",));
     for (g, p) in &peaks {
         md.push_str(&format!(
-            "| peak stack, full session, {} | {p} |\n",
+            "| peak stack, full session, keyed, {} | {p} |\n",
             g.name()
         ));
     }
     md.push_str(&format!(
+        "| peak stack, full session, anonymous, ffdhe2048 | {anonymous} |\n"
+    ));
+    md.push_str(&format!(
         "| peak stack, footprint bench (all groups) | {bench_stack} |\n"
     ));
     md.push_str("\nPeak stack: stack painting (`fw::stack`) during a full session against an\n");
-    md.push_str("in-test server on the core's handshake: handshake, SAY, MESSAGE, CLOSE.\n\n");
+    md.push_str("in-test server on the core's handshake: handshake, SAY, MESSAGE, CLOSE.\n");
+    md.push_str("Keyed: the configuration has an `identity` seed, so the firmware signs the\n");
+    md.push_str("transcript (Ed25519) in CLIENT_HELLO; the budget test runs keyed sessions.\n\n");
     md.push_str("## Instruction counts (`-icount shift=0`, SysTick)\n\n");
     md.push_str(&format!(
         "Calibration: a 2-instruction loop of {ci} instructions took {ct} SysTick ticks\n"
