@@ -32,17 +32,17 @@ fn err(e: rusqlite::Error) -> StoreError {
     StoreError(e.to_string())
 }
 
-/// Opens a connection to the database at `path` in WAL mode with a busy
-/// timeout, and creates the account tables.
+/// Opens a connection to the database at `path` with the history's set-up
+/// ([`history::open`](super::history::open): the file and its `-wal` and
+/// `-shm` mode 0600, incremental vacuum, WAL, `synchronous=FULL`; whichever
+/// opens a new database first must set these before any table exists), a
+/// busy timeout, and the account tables.
 ///
 /// # Errors
 /// SQLite errors, with the file named.
 pub fn open(path: &Path) -> anyhow::Result<Connection> {
-    let db = Connection::open(path)
-        .with_context(|| format!("{}: cannot open database", path.display()))?;
+    let db = super::history::open(path)?;
     db.busy_timeout(BUSY_TIMEOUT)
-        .and_then(|()| db.pragma_update(None, "journal_mode", "WAL"))
-        .and_then(|()| db.pragma_update(None, "synchronous", "FULL"))
         .and_then(|()| {
             db.execute_batch(
                 "CREATE TABLE IF NOT EXISTS accounts (
