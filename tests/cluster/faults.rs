@@ -111,7 +111,9 @@ async fn a_killed_node_s_clients_reconnect_elsewhere_see_the_history_and_their_n
         again.send(&Message::Nick { nick: "alice" }).await;
         let renamed = loop {
             match again.recv().await.message() {
-                Message::Notice { text } if text == "you are now known as alice" => break true,
+                Message::Notice {
+                    text: "you are now known as alice",
+                } => break true,
                 Message::Error { .. } => break false,
                 _ => {}
             }
