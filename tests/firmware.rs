@@ -16,7 +16,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
-use common::{Got, TestServer};
+use common::TestServer;
 use dhchat_core::group::Group;
 use dhchat_core::handshake::SERVER_HELLO_LEN;
 use dhchat_core::identity::IdentityKey;
@@ -52,14 +52,12 @@ async fn chat(group: &str, room: &str) -> Run {
     loop {
         let left = end.saturating_duration_since(Instant::now());
         match host.try_recv(left).await {
-            Some(Ok(Got::Msg {
-                from,
-                room: r,
-                text,
-                ..
-            })) if text == "hello from the device" => {
-                assert!(from.starts_with("device"), "from {from}");
-                assert_eq!(r, room);
+            Some(Ok(got)) if matches!(got.message(), Message::Message(m) if m.text == "hello from the device") =>
+            {
+                if let Message::Message(m) = got.message() {
+                    assert!(m.from.starts_with("device"), "from {}", m.from);
+                    assert_eq!(m.room, room);
+                }
                 break;
             }
             Some(Ok(_)) => {}

@@ -10,8 +10,9 @@ mod peer;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{Got, TestClient, TestServer};
+use common::{TestClient, TestServer};
 use dhchat_core::legacy::{LegacyNick, CLIENT_KEY_LEN, SERVER_KEY_LEN};
+use dhchat_core::message::{ChatMessage, Message};
 use peer::{seal, LegacyClient, LegacyServer, STEP};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -60,7 +61,7 @@ fn nick_of(c: &LegacyClient) -> String {
 /// Waits until `v1` sees the notice that `nick` joined.
 async fn wait_joined(v1: &mut TestClient, nick: &str) {
     loop {
-        if let Got::Notice(t) = v1.recv().await {
+        if let Message::Notice { text: t } = v1.recv().await.message() {
             if t.starts_with(&format!("{nick} joined")) {
                 return;
             }
@@ -70,10 +71,8 @@ async fn wait_joined(v1: &mut TestClient, nick: &str) {
 
 /// The next MESSAGE `v1` receives.
 async fn next_msg(v1: &mut TestClient) -> (String, String, bool) {
-    match v1.recv_msg().await {
-        Got::Msg {
-            from, text, legacy, ..
-        } => (from, text, legacy),
+    match v1.recv_msg().await.message() {
+        Message::Message(m) => (m.from.into(), m.text.into(), m.legacy),
         other => unreachable!("{other:?}"),
     }
 }
@@ -115,7 +114,7 @@ async fn messages_cross_between_a_legacy_client_and_a_version_1_client_both_ways
     assert_eq!(old.recv().await.as_deref(), Some("Acknowledged"));
     assert!(old.is_dropped().await);
     loop {
-        if let Got::Notice(t) = alice.recv().await {
+        if let Message::Notice { text: t } = alice.recv().await.message() {
             if t.starts_with(&format!("{nick} left")) {
                 break;
             }
@@ -150,13 +149,13 @@ async fn a_legacy_client_gets_the_last_lobby_lines_on_connect_and_history_keeps_
     // A version 1 client joining later sees the legacy line flagged in its replay.
     let mut bob = common::connect(&server, "bob").await;
     loop {
-        if let Got::Msg {
+        if let Message::Message(ChatMessage {
             from,
             history,
             legacy,
             text,
             ..
-        } = bob.recv().await
+        }) = bob.recv().await.message()
         {
             if from == nick {
                 assert!(history && legacy, "{text}");

@@ -14,7 +14,7 @@ use dhchat_host::net::FromTokio;
 use dhchat_host::rng::new_rng;
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::common::{connect, read_exact, Got, TestServer, STEP};
+use crate::common::{connect, read_exact, TestServer, STEP};
 use crate::support::{connect_from, log_lines_with, loopback, rss_bytes, wait_for_log};
 
 /// Whether the server has closed `s` (bytes it sent are read and dropped).
@@ -163,9 +163,9 @@ async fn a_chat_keeps_p99_latency_under_100_ms_while_64_handshakes_a_second_comp
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             while latencies.len() < WARMUP + SAMPLES {
-                if let Got::Msg { text, .. } = bob.recv_msg().await {
+                if let Message::Message(m) = bob.recv_msg().await.message() {
                     let now = Instant::now();
-                    let i: usize = text.parse().expect("index");
+                    let i: usize = m.text.parse().expect("index");
                     let at = sent_at.lock().expect("sent")[i];
                     latencies.push(now - at);
                 }
@@ -313,8 +313,8 @@ async fn members_that_never_read_keep_the_servers_memory_bounded_and_the_others_
     let receiving = tokio::spawn(async move {
         let mut got = 0;
         while got < FLOODERS * PER_FLOODER {
-            if let Got::Msg { from, .. } = reader.recv_msg().await {
-                if from.starts_with("flood") {
+            if let Message::Message(m) = reader.recv_msg().await.message() {
+                if m.from.starts_with("flood") {
                     got += 1;
                 }
             }
@@ -440,8 +440,8 @@ async fn distinct_direct_messages_to_members_that_never_read_keep_the_servers_me
     let receiving = tokio::spawn(async move {
         let mut got = 0;
         while got < for_reader {
-            if let Got::Msg { from, .. } = reader.recv_msg().await {
-                if from.starts_with("dm") {
+            if let Message::Message(m) = reader.recv_msg().await.message() {
+                if m.from.starts_with("dm") {
                     got += 1;
                 }
             }

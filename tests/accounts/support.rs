@@ -95,9 +95,12 @@ pub async fn next_chat(c: &mut TestClient) -> Line {
 pub async fn expect_error_code(c: &mut TestClient) -> u16 {
     loop {
         match recv(c).await {
-            Next::Other(Got::Error(code, _)) => return code,
-            Next::Other(Got::Notice(_)) | Next::Chat(_) => {}
-            Next::Other(other) => panic!("expected ERROR, got {other:?}"),
+            Next::Chat(_) => {}
+            Next::Other(got) => match got.message() {
+                Message::Error { code, .. } => return code,
+                Message::Notice { .. } => {}
+                other => panic!("expected ERROR, got {other:?}"),
+            },
         }
     }
 }
@@ -108,14 +111,16 @@ pub async fn chats_until_roster(c: &mut TestClient) -> Lines {
     loop {
         match recv(c).await {
             Next::Chat(l) => lines.chats.push(l),
-            Next::Other(Got::Error(code, text)) => lines.errors.push((code, text)),
-            Next::Other(Got::Roster { more, nicks, .. }) => {
-                lines.roster.extend(nicks);
-                if !more {
-                    return lines;
+            Next::Other(got) => match got.message() {
+                Message::Error { code, text } => lines.errors.push((code, text.into())),
+                Message::Roster { more, nicks, .. } => {
+                    lines.roster.extend(nicks.iter().map(String::from));
+                    if !more {
+                        return lines;
+                    }
                 }
-            }
-            Next::Other(_) => {}
+                _ => {}
+            },
         }
     }
 }

@@ -3,7 +3,7 @@
 use dhchat_core::message::error_code as code;
 use dhchat_core::message::Message;
 
-use crate::common::{connect, Got};
+use crate::common::connect;
 use crate::nats::NatsCluster;
 use crate::nodes::{history_texts, live_texts, Nodes};
 use crate::support::{expect_error, join, live_msg, msg};
@@ -43,19 +43,19 @@ async fn clients_on_different_nodes_chat_in_a_room_and_by_direct_message() {
     alice.send(&Message::Who { room: "#ops" }).await;
     let mut nicks = Vec::new();
     loop {
-        match alice.recv().await {
-            Got::Roster {
+        match alice.recv().await.message() {
+            Message::Roster {
                 room,
                 more,
                 nicks: part,
             } => {
                 assert_eq!(room, "#ops");
-                nicks.extend(part);
+                nicks.extend(part.iter().map(String::from));
                 if !more {
                     break;
                 }
             }
-            Got::Notice(_) => {}
+            Message::Notice { .. } => {}
             other => panic!("expected ROSTER, got {other:?}"),
         }
     }
@@ -79,7 +79,7 @@ async fn a_nick_held_on_one_node_is_not_given_out_on_another() {
     assert_eq!(expect_error(&mut carol).await, code::NAME_IN_USE);
     carol.send(&Message::Nick { nick: "dave" }).await;
     loop {
-        if let Got::Notice(text) = carol.recv().await {
+        if let Message::Notice { text } = carol.recv().await.message() {
             if text == "you are now known as dave" {
                 break;
             }

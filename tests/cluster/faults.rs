@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use dhchat_core::message::Message;
 
-use crate::common::{connect, try_connect, Got};
+use crate::common::{connect, try_connect};
 use crate::nats::NatsCluster;
 use crate::nodes::{
     connect_when_accepting, expect_busy_then_close, history_texts, live_texts, Nodes, WAIT,
@@ -58,12 +58,13 @@ async fn killing_one_nats_server_mid_chat_loses_nothing_and_keeps_the_order() {
     let mut got = Vec::new();
     while got.len() < total {
         match bob.try_recv(WAIT).await {
-            Some(Ok(Got::Msg {
-                text,
-                history: false,
-                ..
-            })) => got.push(text),
-            Some(Ok(_)) => {}
+            Some(Ok(buf)) => {
+                if let Message::Message(m) = buf.message() {
+                    if !m.history {
+                        got.push(m.text.to_owned());
+                    }
+                }
+            }
             other => panic!(
                 "bob got {got:?}, then {other:?}\nnode a:\n{}\nnode b:\n{}\nnats:\n{}",
                 a.log_text(),
@@ -109,9 +110,11 @@ async fn a_killed_node_s_clients_reconnect_elsewhere_see_the_history_and_their_n
     loop {
         again.send(&Message::Nick { nick: "alice" }).await;
         let renamed = loop {
-            match again.recv().await {
-                Got::Notice(text) if text == "you are now known as alice" => break true,
-                Got::Error(_, _) => break false,
+            match again.recv().await.message() {
+                Message::Notice {
+                    text: "you are now known as alice",
+                } => break true,
+                Message::Error { .. } => break false,
                 _ => {}
             }
         };

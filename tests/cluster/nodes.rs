@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use dhchat_core::message::error_code as code;
+use dhchat_core::message::{msg_type, Message};
 
-use crate::common::{try_connect, Got, TestClient, TestServer, STEP};
+use crate::common::{try_connect, TestClient, TestServer, STEP};
 use crate::support::args;
 
 /// The data directories of a cluster's nodes, one shared identity key.
@@ -72,13 +73,10 @@ pub async fn connect_when_accepting(
 pub async fn live_texts(c: &mut TestClient, n: usize) -> Vec<String> {
     let mut texts = Vec::new();
     while texts.len() < n {
-        if let Got::Msg {
-            text,
-            history: false,
-            ..
-        } = c.recv_msg().await
-        {
-            texts.push(text);
+        if let Message::Message(m) = c.recv_msg().await.message() {
+            if !m.history {
+                texts.push(m.text.into());
+            }
         }
     }
     texts
@@ -89,12 +87,8 @@ pub async fn live_texts(c: &mut TestClient, n: usize) -> Vec<String> {
 pub async fn history_texts(c: &mut TestClient, n: usize) -> Vec<String> {
     let mut texts = Vec::new();
     while texts.len() < n {
-        match c.recv_msg().await {
-            Got::Msg {
-                text,
-                history: true,
-                ..
-            } => texts.push(text),
+        match c.recv_msg().await.message() {
+            Message::Message(m) if m.history => texts.push(m.text.into()),
             other => panic!("expected history, got {other:?}"),
         }
     }
@@ -111,8 +105,18 @@ pub async fn expect_busy_then_close(c: &mut TestClient, within: Duration) {
             .saturating_sub(start.elapsed())
             .max(Duration::from_millis(1));
         match c.try_recv(left).await {
-            Some(Ok(Got::Error(code::SERVER_BUSY, _))) => busy = true,
-            Some(Ok(Got::Close(_))) => {
+            Some(Ok(got))
+                if matches!(
+                    got.message(),
+                    Message::Error {
+                        code: code::SERVER_BUSY,
+                        ..
+                    }
+                ) =>
+            {
+                busy = true;
+            }
+            Some(Ok(got)) if got.msg_type() == msg_type::CLOSE => {
                 assert!(busy, "CLOSE came without ERROR 8 before it");
                 return;
             }

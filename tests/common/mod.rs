@@ -16,7 +16,7 @@ use dhchat_core::driver::{Buffers, DriverError};
 use dhchat_core::error::Error;
 use dhchat_core::handshake::ClientConfig;
 use dhchat_core::identity::{IdentityKey, PublicKey};
-use dhchat_core::message::Message;
+use dhchat_core::message::{msg_type, Message, MessageBuf};
 use dhchat_host::net::{BlockingPool, FromTokio};
 use dhchat_host::rng::{new_rng, HostRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -214,35 +214,29 @@ pub async fn try_connect(
     Ok(TestClient { conn, nick })
 }
 
-/// An owned copy of a received message, for assertions.
+/// A received message kept for assertions: one owned [`MessageBuf`], matched
+/// through [`MessageBuf::message`].
+pub type Got = MessageBuf;
+
+/// A live (not history, not legacy) MESSAGE from `from` in `room` saying `text`,
+/// as a test expects it: equal to a received [`Got`] that is such a MESSAGE
+/// (whatever its time and account flag).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Got {
-    /// MESSAGE.
-    Msg {
-        from: String,
-        room: String,
-        text: String,
-        history: bool,
-        legacy: bool,
-    },
-    /// NOTICE.
-    Notice(String),
-    /// ERROR.
-    Error(u16, String),
-    /// ROSTER.
-    Roster {
-        room: String,
-        more: bool,
-        nicks: Vec<String>,
-    },
-    /// CLOSE.
-    Close(String),
-    /// PING or PONG.
-    Ping,
-    /// PONG.
-    Pong([u8; 8]),
-    /// Anything else.
-    Other(u8),
+pub struct Said {
+    /// The sender's nick.
+    pub from: String,
+    /// The room or `@nick`.
+    pub room: String,
+    /// The text.
+    pub text: String,
+}
+
+impl PartialEq<Said> for MessageBuf {
+    fn eq(&self, said: &Said) -> bool {
+        matches!(self.message(), Message::Message(c)
+            if c.from == said.from && c.room == said.room && c.text == said.text
+                && !c.history && !c.legacy)
+    }
 }
 
 impl TestClient {
@@ -280,7 +274,7 @@ impl TestClient {
     pub async fn recv_msg(&mut self) -> Got {
         loop {
             let got = self.recv().await;
-            if matches!(got, Got::Msg { .. }) {
+            if got.msg_type() == msg_type::MESSAGE {
                 return got;
             }
         }
@@ -289,26 +283,7 @@ impl TestClient {
 
 /// Copies a message out of the receive buffer.
 pub fn owned(m: &Message<'_>) -> Got {
-    match m {
-        Message::Message(c) => Got::Msg {
-            from: c.from.into(),
-            room: c.room.into(),
-            text: c.text.into(),
-            history: c.history,
-            legacy: c.legacy,
-        },
-        Message::Notice { text } => Got::Notice((*text).into()),
-        Message::Error { code, text } => Got::Error(*code, (*text).into()),
-        Message::Roster { room, more, nicks } => Got::Roster {
-            room: (*room).into(),
-            more: *more,
-            nicks: nicks.iter().map(String::from).collect(),
-        },
-        Message::Close { reason } => Got::Close((*reason).into()),
-        Message::Ping { .. } => Got::Ping,
-        Message::Pong { nonce } => Got::Pong(*nonce),
-        other => Got::Other(other.msg_type()),
-    }
+    MessageBuf::new(m).expect("a received message encodes again")
 }
 
 /// A client driven through the core's handshake state machines directly,
@@ -520,9 +495,9 @@ impl RawClient {
     /// Receives, skipping NOTICEs.
     pub async fn recv_skip_notices(&mut self) -> Got {
         loop {
-            match self.recv().await.expect("recv") {
-                Got::Notice(_) => continue,
-                other => return other,
+            let got = self.recv().await.expect("recv");
+            if got.msg_type() != msg_type::NOTICE {
+                return got;
             }
         }
     }

@@ -2,7 +2,7 @@
 //! of their own while an attack runs on someone else's session, and that
 //! watch `#lobby` (where the victim talks) for anything forged.
 
-use crate::common::{connect, Got, TestClient, TestServer};
+use crate::common::{connect, TestClient, TestServer};
 use dhchat_core::message::Message;
 
 /// The bystanders' own room.
@@ -76,15 +76,9 @@ impl Bystanders {
         text: &str,
     ) {
         loop {
-            if let Got::Msg {
-                from: f,
-                room: r,
-                text: t,
-                ..
-            } = c.recv().await
-            {
-                let done = f == from && r == room && t == text;
-                log.push((f, r, t));
+            if let Message::Message(m) = c.recv().await.message() {
+                let done = m.from == from && m.room == room && m.text == text;
+                log.push((m.from.into(), m.room.into(), m.text.into()));
                 if done {
                     return;
                 }

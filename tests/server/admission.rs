@@ -89,7 +89,7 @@ async fn authorized_keys_admit_listed_clients_and_refuse_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_removed_on_sighup_gets_error_3_and_close_within_a_second_and_others_stay() {
-    use crate::common::Got;
+    use dhchat_core::message::Message;
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().expect("tempdir");
     let alice_key = IdentityKey::generate(&mut new_rng());
@@ -116,11 +116,15 @@ async fn a_key_removed_on_sighup_gets_error_3_and_close_within_a_second_and_othe
     let mut got_error = false;
     loop {
         match bob.try_recv(Duration::from_secs(5)).await {
-            Some(Ok(Got::Error(code, _))) => {
-                assert_eq!(code, 3);
+            Some(Ok(got)) if matches!(got.message(), Message::Error { .. }) => {
+                assert!(
+                    matches!(got.message(), Message::Error { code: 3, .. }),
+                    "{got:?}"
+                );
                 got_error = true;
             }
-            Some(Ok(Got::Close(_))) | Some(Err(_)) => break,
+            Some(Ok(got)) if matches!(got.message(), Message::Close { .. }) => break,
+            Some(Err(_)) => break,
             Some(Ok(_)) => continue,
             None => panic!("bob's session was not ended"),
         }

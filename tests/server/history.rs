@@ -2,7 +2,7 @@
 
 use dhchat_core::message::Message;
 
-use crate::common::{connect, Got, TestServer};
+use crate::common::{connect, TestServer};
 use crate::support::{args, join, msg, next};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,18 +26,9 @@ async fn history_is_replayed_on_join_and_survives_a_restart() {
     join(&mut alice, "#sync").await;
     // History on JOIN: oldest first, flagged, before live messages.
     bob.send(&Message::Join { room: "#side" }).await;
-    match bob.recv_msg().await {
-        Got::Msg {
-            from,
-            room,
-            text,
-            history: true,
-            ..
-        } => {
-            assert_eq!(
-                (from.as_str(), room.as_str(), text.as_str()),
-                ("alice", "#side", "side note")
-            );
+    match bob.recv_msg().await.message() {
+        Message::Message(c) if c.history => {
+            assert_eq!((c.from, c.room, c.text), ("alice", "#side", "side note"));
         }
         other => panic!("expected history, got {other:?}"),
     }
@@ -47,23 +38,20 @@ async fn history_is_replayed_on_join_and_survives_a_restart() {
     // Graceful shutdown: CLOSE to every client, exit 0.
     let status = server.stop();
     assert!(status.success(), "exit status {status:?}");
-    assert!(matches!(next(&mut bob).await, Got::Close(_)));
+    assert!(matches!(
+        next(&mut bob).await.message(),
+        Message::Close { .. }
+    ));
 
     let server = TestServer::start_in(dir.path(), &args(&["--history", "3"]));
     assert_eq!(server.key, first_key, "identity unchanged across restarts");
     let mut carol = connect(&server, "carol").await;
     for i in 2..5 {
-        match carol.recv_msg().await {
-            Got::Msg {
-                from,
-                room,
-                text,
-                history,
-                ..
-            } => {
-                assert!(history);
-                assert_eq!((from.as_str(), room.as_str()), ("alice", "#lobby"));
-                assert_eq!(text, format!("old {i}"));
+        match carol.recv_msg().await.message() {
+            Message::Message(c) => {
+                assert!(c.history);
+                assert_eq!((c.from, c.room), ("alice", "#lobby"));
+                assert_eq!(c.text, format!("old {i}"));
             }
             other => panic!("{other:?}"),
         }

@@ -4,12 +4,10 @@ use std::time::{Duration, Instant};
 
 use dhchat_core::driver::DriverError;
 use dhchat_core::error::Error;
-use dhchat_core::message::Message;
+use dhchat_core::message::{msg_type, Message};
 use tokio::net::TcpSocket;
 
-use crate::common::{
-    connect, raw_hello, read_to_close, try_connect, Got, RawClient, TestServer, STEP,
-};
+use crate::common::{connect, raw_hello, read_to_close, try_connect, RawClient, TestServer, STEP};
 use crate::support::{args, live_msg, msg, still_serves, wait_for_log};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,7 +47,7 @@ async fn a_slow_consumer_is_disconnected_while_others_keep_receiving() {
     }
     // Bob's JOIN is done when his ROSTER arrives; drain it and the notices.
     loop {
-        if let Got::Roster { .. } = bob.recv().await {
+        if bob.recv().await.msg_type() == msg_type::ROSTER {
             break;
         }
     }
@@ -65,10 +63,10 @@ async fn a_slow_consumer_is_disconnected_while_others_keep_receiving() {
                 .await;
         }
         for i in 0..ROUND {
-            match live_msg(&mut bob).await {
-                Got::Msg { from, text, .. } => {
-                    assert_eq!(from, "alice");
-                    assert!(text.starts_with(&format!("{} ", round * ROUND + i)));
+            match live_msg(&mut bob).await.message() {
+                Message::Message(c) => {
+                    assert_eq!(c.from, "alice");
+                    assert!(c.text.starts_with(&format!("{} ", round * ROUND + i)));
                 }
                 other => panic!("{other:?}"),
             }
@@ -79,7 +77,7 @@ async fn a_slow_consumer_is_disconnected_while_others_keep_receiving() {
     let mut received = 0;
     let end = loop {
         match slow.try_recv(STEP).await {
-            Some(Ok(Got::Msg { .. })) => received += 1,
+            Some(Ok(got)) if got.msg_type() == msg_type::MESSAGE => received += 1,
             Some(Ok(_)) => {}
             Some(Err(e)) => break e,
             None => panic!("slow client's connection was not closed"),
@@ -121,7 +119,7 @@ async fn an_idle_client_gets_ping_and_is_dropped_if_it_stays_silent() {
         let got = live_msg(&mut live).await;
         (live, got)
     });
-    assert_eq!(raw.recv_skip_notices().await, Got::Ping);
+    assert_eq!(raw.recv_skip_notices().await.msg_type(), msg_type::PING);
     // The silent one is dropped after another interval.
     loop {
         match raw.recv().await {

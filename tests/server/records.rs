@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use dhchat_core::driver::DriverError;
 use dhchat_core::error::{Error, RecordError};
+use dhchat_core::message::msg_type;
 
-use crate::common::{connect, tampering_proxy, try_connect, Got, RawClient, TestServer, STEP};
+use crate::common::{connect, tampering_proxy, try_connect, RawClient, TestServer, STEP};
 use crate::support::{msg, still_serves, wait_for_log, FAST};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,7 +25,7 @@ async fn a_flipped_bit_from_the_client_ends_only_that_session() {
     // The victim's session is over: the server closed it without a word.
     loop {
         match victim.try_recv(STEP).await {
-            Some(Ok(Got::Notice(_))) => continue,
+            Some(Ok(got)) if got.msg_type() == msg_type::NOTICE => continue,
             Some(Ok(other)) => panic!("unexpected {other:?}"),
             Some(Err(e)) => {
                 assert!(e.is_fatal());
@@ -71,7 +72,7 @@ async fn a_record_length_of_65535_ends_that_session_only() {
     raw.send_bytes(&[0xff, 0xff, 1, 2, 3, 4]).await;
     loop {
         match raw.recv().await {
-            Ok(Got::Notice(_)) | Ok(Got::Msg { .. }) => continue,
+            Ok(got) if matches!(got.msg_type(), msg_type::NOTICE | msg_type::MESSAGE) => continue,
             Ok(other) => panic!("unexpected {other:?}"),
             Err(e) => {
                 assert!(e.is_fatal());

@@ -7,7 +7,7 @@ use dhchat_core::handshake::MAGIC;
 use dhchat_core::message::{msg_type, Message};
 use tokio::io::AsyncWriteExt;
 
-use crate::common::{connect, hello_with, raw_hello, read_to_close, Got, RawClient, TestServer};
+use crate::common::{connect, hello_with, raw_hello, read_to_close, RawClient, TestServer};
 use crate::support::{args, msg, still_serves, FAST};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,8 +157,8 @@ async fn broken_rules_after_welcome_get_their_error_code_and_the_session_stays()
     ];
     for (what, plaintext, code) in cases {
         raw.send_plain(&plaintext).await;
-        match raw.recv_skip_notices().await {
-            Got::Error(c, _) => assert_eq!(c, code, "{what}"),
+        match raw.recv_skip_notices().await.message() {
+            Message::Error { code: c, .. } => assert_eq!(c, code, "{what}"),
             other => panic!("{what}: expected ERROR {code}, got {other:?}"),
         }
     }
@@ -170,7 +170,12 @@ async fn broken_rules_after_welcome_get_their_error_code_and_the_session_stays()
         nonce: *b"12345678",
     })
     .await;
-    assert_eq!(raw.recv_skip_notices().await, Got::Pong(*b"12345678"));
+    assert_eq!(
+        raw.recv_skip_notices().await,
+        Message::Pong {
+            nonce: *b"12345678"
+        }
+    );
     // The session stayed open through all of it.
     raw.send(&Message::Say {
         room: "#lobby",
@@ -186,8 +191,8 @@ async fn broken_rules_after_welcome_get_their_error_code_and_the_session_stays()
         })
         .await;
     }
-    match raw.recv_skip_notices().await {
-        Got::Error(code, _) => assert_eq!(code, 7),
+    match raw.recv_skip_notices().await.message() {
+        Message::Error { code, .. } => assert_eq!(code, 7),
         other => panic!("expected ERROR 7, got {other:?}"),
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use dhchat_core::message::Message;
 
-use crate::common::{connect, Got, TestServer};
+use crate::common::{connect, TestServer};
 use crate::support::{args, expect_error, join, msg, next, FAST};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,14 +24,14 @@ async fn room_message_reaches_every_other_member_and_not_the_sender() {
     bob.send(&Message::Join { room: "#rust" }).await;
     // Bob's JOIN is done once the server answers his WHO.
     bob.send(&Message::Who { room: "#rust" }).await;
-    match next(&mut bob).await {
-        Got::Roster {
+    match next(&mut bob).await.message() {
+        Message::Roster {
             room,
             more: false,
             nicks,
         } => {
             assert_eq!(room, "#Rust", "first spelling is kept");
-            assert_eq!(nicks, ["alice", "bob"]);
+            assert_eq!(nicks.iter().collect::<Vec<_>>(), ["alice", "bob"]);
         }
         other => panic!("expected ROSTER, got {other:?}"),
     }
@@ -154,20 +154,20 @@ async fn two_hundred_clients_all_receive_a_broadcast_and_who_lists_them_all() {
     let mut nicks = Vec::new();
     let mut records = 0;
     loop {
-        match sender.recv().await {
-            Got::Roster {
+        match sender.recv().await.message() {
+            Message::Roster {
                 room,
                 more,
                 nicks: part,
             } => {
                 assert_eq!(room, "#lobby");
                 records += 1;
-                nicks.extend(part);
+                nicks.extend(part.iter().map(String::from));
                 if !more {
                     break;
                 }
             }
-            Got::Notice(_) => {}
+            Message::Notice { .. } => {}
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -188,16 +188,16 @@ async fn a_client_that_has_its_welcome_is_already_listed_in_the_lobby() {
         observer.send(&Message::Who { room: "#lobby" }).await;
         let mut nicks = Vec::new();
         loop {
-            match observer.recv().await {
-                Got::Roster {
+            match observer.recv().await.message() {
+                Message::Roster {
                     more, nicks: part, ..
                 } => {
-                    nicks.extend(part);
+                    nicks.extend(part.iter().map(String::from));
                     if !more {
                         break;
                     }
                 }
-                Got::Notice(_) => {}
+                Message::Notice { .. } => {}
                 other => panic!("unexpected {other:?}"),
             }
         }

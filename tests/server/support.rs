@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use dhchat_core::message::Message;
+use dhchat_core::message::{msg_type, Message};
 
-use crate::common::{connect, Got, TestClient, TestServer, STEP};
+use crate::common::{connect, Got, Said, TestClient, TestServer, STEP};
 
 pub const FAST: &[&str] = &["--group", "ffdhe2048"];
 
@@ -14,13 +14,11 @@ pub fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
-pub fn msg(from: &str, room: &str, text: &str) -> Got {
-    Got::Msg {
+pub fn msg(from: &str, room: &str, text: &str) -> Said {
+    Said {
         from: from.into(),
         room: room.into(),
         text: text.into(),
-        history: false,
-        legacy: false,
     }
 }
 
@@ -28,9 +26,9 @@ pub fn msg(from: &str, room: &str, text: &str) -> Got {
 /// its code.
 pub async fn expect_error(c: &mut TestClient) -> u16 {
     loop {
-        match c.recv().await {
-            Got::Error(code, _) => return code,
-            Got::Notice(_) | Got::Msg { .. } => continue,
+        match c.recv().await.message() {
+            Message::Error { code, .. } => return code,
+            Message::Notice { .. } | Message::Message(_) => continue,
             other => panic!("expected ERROR, got {other:?}"),
         }
     }
@@ -39,9 +37,9 @@ pub async fn expect_error(c: &mut TestClient) -> u16 {
 /// Receives the next thing that is not a NOTICE.
 pub async fn next(c: &mut TestClient) -> Got {
     loop {
-        match c.recv().await {
-            Got::Notice(_) => continue,
-            other => return other,
+        let got = c.recv().await;
+        if got.msg_type() != msg_type::NOTICE {
+            return got;
         }
     }
 }
@@ -71,7 +69,7 @@ pub async fn still_serves(server: &TestServer) {
 pub async fn live_msg(c: &mut TestClient) -> Got {
     loop {
         let got = c.recv_msg().await;
-        if !matches!(got, Got::Msg { history: true, .. }) {
+        if !matches!(got.message(), Message::Message(c) if c.history) {
             return got;
         }
     }
@@ -83,7 +81,7 @@ pub async fn join(c: &mut TestClient, room: &str) {
     c.send(&Message::Join { room }).await;
     c.send(&Message::Who { room }).await;
     loop {
-        if let Got::Roster { more: false, .. } = c.recv().await {
+        if let Message::Roster { more: false, .. } = c.recv().await.message() {
             return;
         }
     }

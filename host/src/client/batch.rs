@@ -20,13 +20,14 @@
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
+use dhchat_core::message::msg_type;
 use dhchat_core::names::is_escaped_char;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::commands::{ChatState, Outcome};
 use super::exit::Failure;
-use super::session::{Action, Event, Running, WelcomeInfo};
+use super::session::{Event, Running, WelcomeInfo};
 
 /// A JSON line for `value`, with every character that peer text could use to
 /// drive a terminal or to spoof what is shown escaped as `\uXXXX` (surrogate
@@ -196,7 +197,7 @@ fn apply(chat: &mut ChatState, running: &Running, line: &str, nick_pending: &mut
     for outcome in chat.handle_line(line) {
         match outcome {
             Outcome::Send(action) => {
-                if matches!(action, Action::Nick(_)) {
+                if action.msg_type() == msg_type::NICK {
                     *nick_pending = true;
                 }
                 let _ = running.actions.send(action);

@@ -10,6 +10,7 @@ use dhchat_core::names::{is_valid_nick, is_valid_room, names_equal, text_check};
 
 use super::cli::as_room;
 use super::session::Action;
+use dhchat_core::message::Message;
 
 /// The help text of `/help`.
 pub const HELP: &str = "commands: text (say in the current room), /join #room, /part [#room], \
@@ -181,6 +182,15 @@ pub enum Outcome {
     Quit,
 }
 
+/// [`Outcome::Send`] with `message`, or [`Outcome::Problem`] if it is not one the
+/// server would accept (nothing is sent then).
+fn send(message: &Message<'_>) -> Outcome {
+    match Action::new(message) {
+        Ok(action) => Outcome::Send(action),
+        Err(e) => Outcome::Problem(format!("not sent: {e}")),
+    }
+}
+
 /// What the client knows about its own session: nick, joined rooms, the
 /// current room, the key and fingerprint to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,13 +246,14 @@ impl ChatState {
         if let Err(e) = text_check(&text) {
             return vec![Outcome::Problem(format!("not sent: {e}"))];
         }
-        vec![
-            Outcome::Send(Action::Say {
-                target: target.clone(),
-                text: text.clone(),
-            }),
-            Outcome::Echo { target, text },
-        ]
+        let send = send(&Message::Say {
+            room: &target,
+            text: &text,
+        });
+        if matches!(send, Outcome::Problem(_)) {
+            return vec![send];
+        }
+        vec![send, Outcome::Echo { target, text }]
     }
 
     /// Handles one command.
@@ -260,7 +271,7 @@ impl ChatState {
                     self.rooms.push(room.clone());
                 }
                 self.current = Some(room.clone());
-                vec![Outcome::Send(Action::Join(room))]
+                vec![send(&Message::Join { room: &room })]
             }
             Command::Part(room) => {
                 let Some(room) = room.or_else(|| self.current.clone()) else {
@@ -274,7 +285,7 @@ impl ChatState {
                 {
                     self.current = self.rooms.first().cloned();
                 }
-                vec![Outcome::Send(Action::Part(room))]
+                vec![send(&Message::Part { room: &room })]
             }
             Command::Switch(room) => {
                 if let Some(r) = self.rooms.iter().find(|r| names_equal(r, &room)) {
@@ -288,10 +299,10 @@ impl ChatState {
             }
             Command::Nick(nick) => {
                 self.previous_nick = Some(std::mem::replace(&mut self.nick, nick.clone()));
-                vec![Outcome::Send(Action::Nick(nick))]
+                vec![send(&Message::Nick { nick: &nick })]
             }
             Command::Who(room) => match room.or_else(|| self.current.clone()) {
-                Some(room) => vec![Outcome::Send(Action::Who(room))],
+                Some(room) => vec![send(&Message::Who { room: &room })],
                 None => vec![Outcome::Problem("no current room: /who #room".to_string())],
             },
             Command::Fingerprint => vec![Outcome::Info(format!(
@@ -308,6 +319,10 @@ impl ChatState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sent(message: Message<'_>) -> Outcome {
+        Outcome::Send(Action::new(&message).expect("a valid message"))
+    }
 
     #[test]
     fn commands_parse_with_their_arguments() {
@@ -373,9 +388,9 @@ mod tests {
         assert_eq!(
             s.handle_line("hi"),
             vec![
-                Outcome::Send(Action::Say {
-                    target: "#lobby".into(),
-                    text: "hi".into()
+                sent(Message::Say {
+                    room: "#lobby",
+                    text: "hi"
                 }),
                 Outcome::Echo {
                     target: "#lobby".into(),
@@ -385,7 +400,7 @@ mod tests {
         );
         assert_eq!(
             s.handle_line("/join #a"),
-            vec![Outcome::Send(Action::Join("#a".into()))]
+            vec![sent(Message::Join { room: "#a" })]
         );
         assert_eq!(s.current.as_deref(), Some("#a"));
         assert!(matches!(
@@ -399,21 +414,21 @@ mod tests {
         ));
         assert_eq!(
             s.handle_line("/part"),
-            vec![Outcome::Send(Action::Part("#lobby".into()))]
+            vec![sent(Message::Part { room: "#lobby" })]
         );
         assert_eq!(s.current.as_deref(), Some("#a"));
         assert_eq!(
             s.handle_line("/who"),
-            vec![Outcome::Send(Action::Who("#a".into()))]
+            vec![sent(Message::Who { room: "#a" })]
         );
         s.handle_line("/part #a");
         assert_eq!(s.current, None);
         assert!(matches!(s.handle_line("text")[0], Outcome::Problem(_)));
         assert_eq!(
             s.handle_line("/msg bob yo")[0],
-            Outcome::Send(Action::Say {
-                target: "@bob".into(),
-                text: "yo".into()
+            sent(Message::Say {
+                room: "@bob",
+                text: "yo"
             })
         );
         assert!(matches!(s.handle_line("/bogus")[0], Outcome::Problem(_)));

@@ -16,6 +16,7 @@ use dhchat_core::legacy::{
     self, respond_to_server, CLIENT_KEY_LEN, EXIT_ANSWER, EXIT_COMMAND, IV_LEN, MAX_READ,
     MAX_TEXT_TO_ORIGINAL, SERVER_KEY_LEN,
 };
+use dhchat_core::message::Message;
 use rand_core::Rng as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -164,20 +165,20 @@ pub async fn connect(target: &Target) -> Result<(Running, WelcomeInfo), Failure>
             let _ = writer_events.try_send(Event::Error { code: 0, text });
         };
         while let Some(action) = action_rx.recv().await {
-            let text = match action {
-                Action::Say { target, text } => {
+            let text = match action.message() {
+                Message::Say { room: target, text } => {
                     if target.starts_with('@') {
                         refuse("not sent: a legacy server has no direct messages".into());
                         continue;
                     }
-                    if let Err(e) = check_text(&text) {
+                    if let Err(e) = check_text(text) {
                         refuse(e);
                         continue;
                     }
-                    text
+                    text.to_owned()
                 }
-                Action::Close(_) => EXIT_COMMAND.to_owned(),
-                Action::Join(_) | Action::Part(_) | Action::Nick(_) | Action::Who(_) => {
+                Message::Close { .. } => EXIT_COMMAND.to_owned(),
+                _ => {
                     refuse(
                         "not sent: a legacy server has only #lobby, no nicks and no /who".into(),
                     );

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dhchat_core::message::{ChatMessage, Message, Nicks};
+use dhchat_core::message::{ChatMessage, Message, MessageBuf};
 use dhchat_core::record::MAX_PLAINTEXT;
 
 /// What one queued event costs besides its strings (the enum, the queue
@@ -61,15 +61,9 @@ pub enum Event {
     Notice(String),
     /// ERROR.
     Error(u16, String),
-    /// One ROSTER record.
-    Roster {
-        /// Room.
-        room: String,
-        /// More records follow.
-        more: bool,
-        /// Nicks in this record.
-        nicks: Vec<String>,
-    },
+    /// One ROSTER record, encoded once when the WHO is answered (one owned
+    /// value instead of a list of nick strings rebuilt for sealing).
+    Roster(MessageBuf),
     /// PING.
     Ping([u8; 8]),
     /// PONG.
@@ -80,7 +74,7 @@ pub enum Event {
 
 impl Event {
     /// What this event counts against its client's queue byte budget: its
-    /// strings plus [`EVENT_OVERHEAD`]. A room message shared between
+    /// strings (a ROSTER: its encoded plaintext) plus [`EVENT_OVERHEAD`]. A room message shared between
     /// members counts in full for each of them (each writer seals its own
     /// record of it).
     pub fn queued_bytes(&self) -> usize {
@@ -92,9 +86,7 @@ impl Event {
             } => nick.len() + server_name.len() + motd.len(),
             Event::Chat(c) => c.from.len() + c.room.len() + c.text.len(),
             Event::Notice(text) | Event::Error(_, text) | Event::Close(text) => text.len(),
-            Event::Roster { room, nicks, .. } => {
-                room.len() + nicks.iter().map(|n| n.len() + 1).sum::<usize>()
-            }
+            Event::Roster(roster) => roster.plaintext().len(),
             Event::Ping(_) | Event::Pong(_) => 8,
         };
         EVENT_OVERHEAD + strings
@@ -123,17 +115,35 @@ impl Event {
             })),
             Event::Notice(text) => f(&Message::Notice { text }),
             Event::Error(code, text) => f(&Message::Error { code: *code, text }),
-            Event::Roster { room, more, nicks } => {
-                let list: Vec<&str> = nicks.iter().map(String::as_str).collect();
-                f(&Message::Roster {
-                    room,
-                    more: *more,
-                    nicks: Nicks::List(&list),
-                })
-            }
+            Event::Roster(roster) => f(&roster.message()),
             Event::Ping(nonce) => f(&Message::Ping { nonce: *nonce }),
             Event::Pong(nonce) => f(&Message::Pong { nonce: *nonce }),
             Event::Close(reason) => f(&Message::Close { reason }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dhchat_core::message::{roster_chunks, Nicks};
+
+    #[test]
+    fn a_roster_event_gives_back_its_record_and_counts_its_encoded_bytes() {
+        let nicks = ["alice", "bob"];
+        let chunks: Vec<Message<'_>> = roster_chunks("#lobby", &nicks).collect();
+        let [chunk] = chunks.as_slice() else {
+            panic!("two short nicks fit one ROSTER: {chunks:?}");
+        };
+        let roster = MessageBuf::new(chunk).expect("a valid ROSTER");
+        let bytes = roster.plaintext().len();
+        let ev = Event::Roster(roster);
+        assert_eq!(ev.queued_bytes(), EVENT_OVERHEAD + bytes);
+        let expected = Message::Roster {
+            room: "#lobby",
+            more: false,
+            nicks: Nicks::List(&nicks),
+        };
+        assert!(ev.with_message(|m| *m == expected));
     }
 }

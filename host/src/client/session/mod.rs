@@ -25,41 +25,20 @@ use crate::client::exit::Failure;
 /// How long connecting and the handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Something to send to the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// SAY to a room or `@nick`.
-    Say {
-        /// Room or `@nick`.
-        target: String,
-        /// Text.
-        text: String,
-    },
-    /// JOIN.
-    Join(String),
-    /// PART.
-    Part(String),
-    /// NICK.
-    Nick(String),
-    /// WHO.
-    Who(String),
-    /// CLOSE with this reason; the session ends.
-    Close(String),
-}
+/// Something to send to the server: one owned, already checked message
+/// (SAY, JOIN, PART, NICK, WHO or CLOSE; CLOSE ends the session).
+///
+/// The commands build it; building checks the message as the server's decoder
+/// would (names, text, size), so the writer only seals the kept plaintext.
+pub type Action = dhchat_core::message::MessageBuf;
 
-impl Action {
-    /// The message that carries this action.
-    pub fn message(&self) -> dhchat_core::message::Message<'_> {
-        use dhchat_core::message::Message;
-        match self {
-            Action::Say { target, text } => Message::Say { room: target, text },
-            Action::Join(room) => Message::Join { room },
-            Action::Part(room) => Message::Part { room },
-            Action::Nick(nick) => Message::Nick { nick },
-            Action::Who(room) => Message::Who { room },
-            Action::Close(reason) => Message::Close { reason },
-        }
-    }
+/// The CLOSE to send for `reason`; an empty reason if `reason` is not one a
+/// CLOSE may carry (the session ends either way).
+pub fn close_action(reason: &str) -> Action {
+    use dhchat_core::message::Message;
+    Action::new(&Message::Close { reason })
+        .or_else(|_| Action::new(&Message::Close { reason: "" }))
+        .unwrap_or_else(|_| unreachable!("an empty CLOSE always encodes"))
 }
 
 /// What WELCOME said, and the session's facts.

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use dhchat_core::message::Message;
+use dhchat_core::message::{msg_type, Message};
 use dhchat_core::names::Escaped;
 use dhchat_core::{Reaction, Reply};
 use tokio::io::AsyncWriteExt;
@@ -29,7 +29,7 @@ use crate::client::exit::{self, Failure, Kind};
 /// The handles of a running session.
 #[derive(Debug)]
 pub struct Running {
-    /// Where to send actions; [`Action::Close`] ends the session.
+    /// Where to send actions; a CLOSE ([`super::close_action`]) ends the session.
     pub actions: mpsc::UnboundedSender<Action>,
     /// Where events arrive; [`Event::Ended`] is the last one. The queue
     /// holds [`EVENT_QUEUE`] events; until they are taken, the server is not
@@ -44,7 +44,7 @@ impl Running {
     /// connection, so that everything sent before was received. Events that
     /// arrive meanwhile are passed to `on_event`.
     pub async fn close(mut self, reason: &str, mut on_event: impl FnMut(Event)) {
-        let _ = self.actions.send(Action::Close(reason.to_string()));
+        let _ = self.actions.send(super::close_action(reason));
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             let _ = (&mut self.writer).await;
             while let Some(ev) = self.events.recv().await {
@@ -197,9 +197,11 @@ async fn writer(
                 None => return, // the reader ended: the session is over
             },
             a = actions.recv() => match a {
-                Some(Action::Close(reason)) => (Outgoing::Action(Action::Close(reason)), true),
-                None => (Outgoing::Action(Action::Close(String::new())), true),
-                Some(a) => (Outgoing::Action(a), false),
+                Some(a) => {
+                    let closing = a.msg_type() == msg_type::CLOSE;
+                    (Outgoing::Action(a), closing)
+                }
+                None => (Outgoing::Action(super::close_action("")), true),
             },
         };
         let sent = match &action {

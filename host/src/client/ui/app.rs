@@ -180,6 +180,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dhchat_core::message::Message;
 
     pub(crate) fn welcome() -> WelcomeInfo {
         WelcomeInfo {
@@ -208,10 +209,11 @@ mod tests {
         app.now_ms = || 0;
         assert_eq!(
             type_line(&mut app, "hi all"),
-            KeyOutcome::Send(vec![Action::Say {
-                target: "#lobby".into(),
-                text: "hi all".into()
-            }])
+            KeyOutcome::Send(vec![Action::new(&Message::Say {
+                room: "#lobby",
+                text: "hi all"
+            })
+            .expect("a valid SAY")])
         );
         assert!(
             matches!(app.entries.last(), Some(Entry::Chat(c)) if c.from == "alice" && c.text == "hi all")
@@ -238,7 +240,9 @@ mod tests {
         let mut app = App::new("h:1", &welcome(), UtcOffset::UTC);
         assert_eq!(
             type_line(&mut app, "/nick bob"),
-            KeyOutcome::Send(vec![Action::Nick("bob".into())])
+            KeyOutcome::Send(vec![
+                Action::new(&Message::Nick { nick: "bob" }).expect("a valid NICK")
+            ])
         );
         assert_eq!(app.chat.nick, "bob");
         app.apply(Event::Error {

@@ -1,7 +1,7 @@
 //! WHO: a room's members, in as many ROSTER records as they need.
 
 use dhchat_core::message::error_code as code;
-use dhchat_core::message::{roster_chunks, Message};
+use dhchat_core::message::{roster_chunks, MessageBuf};
 
 use super::Context;
 use crate::server::disconnect::Disconnect;
@@ -18,12 +18,10 @@ pub async fn apply(cx: &Context<'_>, room: &str) -> Result<(), Disconnect> {
     };
     let list: Vec<&str> = nicks.iter().map(String::as_str).collect();
     for chunk in roster_chunks(&name, &list) {
-        if let Message::Roster { room, more, nicks } = chunk {
-            cx.reply(Event::Roster {
-                room: room.to_owned(),
-                more,
-                nicks: nicks.iter().map(str::to_owned).collect(),
-            });
+        match MessageBuf::new(&chunk) {
+            Ok(roster) => cx.reply(Event::Roster(roster)),
+            // The chunks are valid ROSTERs by construction; never peer input.
+            Err(e) => tracing::error!("ROSTER not sent: {e}"),
         }
     }
     Ok(())

@@ -61,7 +61,7 @@ pub fn line(ev: &Event) -> Option<String> {
         Event::Notice(text) => Some(text.clone()),
         Event::Error(_, text) => Some(format!("error: {text}")),
         Event::Close(reason) => Some(reason.clone()),
-        Event::Welcome { .. } | Event::Roster { .. } | Event::Ping(_) | Event::Pong(_) => None,
+        Event::Welcome { .. } | Event::Roster(_) | Event::Ping(_) | Event::Pong(_) => None,
     }
 }
 
