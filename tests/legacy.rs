@@ -231,6 +231,54 @@ async fn coalesced_oversize_misaligned_and_non_utf8_legacy_input_each_drop_only_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_legacy_client_is_dropped_at_the_default_limits_and_the_others_keep_chatting() {
+    let (server, legacy_addr) = server_with_legacy().await;
+    let mut alice = common::connect(&server, "alice").await;
+    let mut flood = LegacyClient::connect(legacy_addr).await;
+    let flood_nick = nick_of(&flood);
+    wait_joined(&mut alice, &flood_nick).await;
+    // The default limit is 50 messages a second with a burst of 200: 400
+    // messages, each its own write 8 ms apart (so each is its own read), pass
+    // it after about 330, within about 3 s.
+    let mut dropped = false;
+    for i in 0..400 {
+        if flood
+            .try_send_raw(&seal(&flood.key, &format!("flood {i}")))
+            .await
+            .is_err()
+        {
+            dropped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(8)).await;
+    }
+    assert!(
+        dropped || flood.is_dropped().await,
+        "the flooding legacy client was not dropped"
+    );
+    // By the rate limit ("flood: more than 50 messages per second") when each
+    // message is read alone, or as bad input when a busy server reads two at
+    // once (a legacy read is one message): either way only this client.
+    wait_for_log(&server, "legacy disconnect").await;
+    let log = server.log.lock().expect("log").join("\n");
+    assert!(
+        log.contains("legacy disconnect: flood: more than 50 messages per second")
+            || log.contains("legacy disconnect: bad legacy input"),
+        "the flooding client was not dropped for its input: {log}"
+    );
+    // The version 1 client was relayed the flood's first messages and stays;
+    // a legacy client chats both ways with it. (The test's legacy peer reads
+    // only when asked, so one connected during the flood would find the
+    // relays coalesced in its socket, which says nothing about the server.)
+    let mut good = LegacyClient::connect(legacy_addr).await;
+    wait_joined(&mut alice, &nick_of(&good)).await;
+    good.say("still here after the flood").await;
+    while next_msg(&mut alice).await.1 != "still here after the flood" {}
+    alice.say("#lobby", "ok after the flood").await;
+    good.recv_until(|l| l == "alice: ok after the flood").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_legacy_client_stalling_mid_exchange_holds_one_slot_until_the_deadline_only() {
     let (server, legacy_addr) = server_with_legacy().await;
     let mut alice = common::connect(&server, "alice").await;

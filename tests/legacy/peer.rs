@@ -61,6 +61,12 @@ impl LegacyClient {
         self.stream.write_all(&msg).await.expect("write");
     }
 
+    /// Writes `bytes` as they are, reporting a failed write (the server has
+    /// dropped this client) instead of panicking.
+    pub async fn try_send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
     /// Sends raw bytes in one write.
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");
