@@ -122,3 +122,34 @@ fn messages_the_server_drops_for_the_rate_limit_are_counted_as_lost_for_every_ot
         1000.0
     );
 }
+
+#[test]
+fn several_servers_get_the_clients_round_robin_starting_with_the_first() {
+    let server = TestServer::start(&[]);
+    // A loopback port with nothing listening: every client sent there fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let servers = format!("{},{closed}", server.addr);
+    let out = Command::new(env!("CARGO_BIN_EXE_dhchat-bench"))
+        .args(["--server", &servers])
+        .args(["--server-key", &server.key.to_string()])
+        .args(["--clients", "6", "--senders", "1", "--messages", "10"])
+        .args(["--timeout", "10", "--json"])
+        .output()
+        .expect("run dhchat-bench");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    // Clients 0, 2, 4 go to the server, 1, 3, 5 to the closed port.
+    assert_eq!(out.status.code(), Some(2), "{r:#}");
+    assert_eq!(num(&r, "/connect/ok"), 3.0, "{r:#}");
+    assert_eq!(num(&r, "/connect/failed"), 3.0, "{r:#}");
+    // The sender (client 0) reached the server: its 10 messages reach the
+    // two other connected members, nothing lost.
+    assert_eq!(num(&r, "/deliveries/expected"), 20.0, "{r:#}");
+    assert_eq!(num(&r, "/deliveries/lost"), 0.0, "{r:#}");
+}

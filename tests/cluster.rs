@@ -18,6 +18,8 @@ mod nats;
 #[allow(dead_code)]
 mod nodes;
 
+#[path = "cluster/bench.rs"]
+mod bench;
 #[path = "cluster/chat.rs"]
 mod chat;
 #[path = "cluster/faults.rs"]

@@ -50,9 +50,11 @@ or setup error.";
 #[derive(Debug, Clone, Parser)]
 #[command(name = "dhchat-bench", version, about, long_about, after_long_help = JSON_KEYS)]
 pub struct Args {
-    /// The server's address.
-    #[arg(long, value_name = "ADDR")]
-    pub server: SocketAddr,
+    /// The server's address. Several (comma-separated or the option
+    /// repeated) spread the clients over them round robin (client i to
+    /// address i mod n): for nodes of one cluster, which share one key.
+    #[arg(long, value_name = "ADDR", value_delimiter = ',', required = true)]
+    pub server: Vec<SocketAddr>,
 
     /// The server's identity key (`ed25519:...`, as it prints at start);
     /// every client pins it.
@@ -87,9 +89,10 @@ pub struct Args {
     pub room: Option<String>,
 
     /// The server's process id: report its memory and CPU per client from
-    /// /proc (same machine only).
-    #[arg(long, value_name = "PID")]
-    pub server_pid: Option<u32>,
+    /// /proc (same machine only). Several (comma-separated or repeated):
+    /// the `server` figures are the sums over these processes.
+    #[arg(long, value_name = "PID", value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
 
     /// Spread the clients over this many loopback source addresses
     /// (127.0.0.1, 127.0.0.2, ...), round robin, so that many clients on one
@@ -123,8 +126,8 @@ impl Args {
         if !(self.rate.is_finite() && self.rate >= 0.0) {
             return Err("--rate must be a number of messages per second, 0 or more".into());
         }
-        if self.sources > 1 && !self.server.ip().is_loopback() {
-            return Err("--sources needs a server on a loopback address".into());
+        if self.sources > 1 && !self.server.iter().all(|s| s.ip().is_loopback()) {
+            return Err("--sources needs servers on loopback addresses".into());
         }
         if let Some(room) = &self.room {
             if !dhchat_core::names::is_valid_room(room) {

@@ -154,8 +154,19 @@ fn fresh_room() -> String {
     format!("#bench-{:06x}", (nanos ^ std::process::id()) & 0xff_ffff)
 }
 
-fn usage(pid: Option<u32>) -> Result<Option<procfs::Usage>, String> {
-    pid.map(procfs::usage).transpose()
+/// The summed usage of the given processes, or `None` when none is given.
+fn usage(pids: &[u32]) -> Result<Option<procfs::Usage>, String> {
+    let mut total: Option<procfs::Usage> = None;
+    for &pid in pids {
+        let u = procfs::usage(pid)?;
+        let t = total.get_or_insert(procfs::Usage {
+            rss_kib: 0,
+            cpu_ms: 0,
+        });
+        t.rss_kib += u.rss_kib;
+        t.cpu_ms += u.cpu_ms;
+    }
+    Ok(total)
 }
 
 fn per_s(n: u64, d: Duration) -> f64 {
@@ -179,13 +190,14 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     args.check()?;
     let timeout = Duration::from_secs(args.timeout);
     let room = args.room.clone().unwrap_or_else(fresh_room);
-    let before = usage(args.server_pid)?;
+    let before = usage(&args.server_pid)?;
 
     // Phase 1: every client connects at once.
     let connect_start = Instant::now();
     let mut connecting = JoinSet::new();
     for i in 0..args.clients {
-        let (server, key, sources) = (args.server, args.server_key, args.sources);
+        let server = args.server[i as usize % args.server.len()];
+        let (key, sources) = (args.server_key, args.sources);
         connecting
             .spawn(async move { (i, member::connect(server, key, i, sources, timeout).await) });
     }
@@ -206,7 +218,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         }
     }
     let connect_wall = connect_start.elapsed();
-    let after_connect = usage(args.server_pid)?;
+    let after_connect = usage(&args.server_pid)?;
     if members.is_empty() {
         return Err(format!(
             "no client connected: {}",
@@ -259,7 +271,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
             }
         }
     }
-    let connected = usage(args.server_pid)?;
+    let connected = usage(&args.server_pid)?;
 
     // Phase 3: the senders send, paced; the readers count.
     let members = u64::from(ok);
@@ -315,7 +327,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let end = usage(args.server_pid)?;
+    let end = usage(&args.server_pid)?;
 
     // Close every session and collect the readers.
     for (_, send) in &sends {
