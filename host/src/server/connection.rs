@@ -9,6 +9,7 @@ use std::time::Duration;
 use dhchat_core::driver::{asynch, Buffers};
 use dhchat_core::error::{code, Refusal};
 use dhchat_core::identity::PublicKey;
+use dhchat_core::message::Message;
 use dhchat_core::record::MAX_RECORD;
 use dhchat_core::ServerConnection;
 use tokio::net::TcpStream;
@@ -120,11 +121,7 @@ async fn welcome_or_refuse(
         mut rng,
     } = accepted;
     let settings = &services.settings;
-    let welcome = |nick: &str| Event::Welcome {
-        nick: nick.to_owned(),
-        server_name: settings.server_name.clone(),
-        motd: settings.motd.clone(),
-    };
+    let welcome = |nick: &str| Event::welcome(nick, &settings.server_name, &settings.motd);
     let admitted = match &services.accounts {
         None => services
             .bus
@@ -205,13 +202,21 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
     // The bus queued WELCOME first; only the admitted connection seals it,
     // and it is written before the writer task starts.
     let mut buf = vec![0u8; MAX_RECORD];
-    let welcomed = match reg.rx.try_recv() {
-        Ok(Event::Welcome {
-            nick,
-            server_name,
-            motd,
-        }) => conn.welcome(&nick, &server_name, &motd, &mut rng, &mut buf),
-        _ => return Disconnect::WriterFailed,
+    // Taking it off the queue gives its bytes back, as the writer does.
+    let Ok(first) = reg.rx.try_recv() else {
+        return Disconnect::WriterFailed;
+    };
+    reg.bytes.release(first.queued_bytes());
+    let welcomed = match &first {
+        Event::Message(m) => match m.message() {
+            Message::Welcome {
+                nick,
+                server_name,
+                motd,
+            } => conn.welcome(nick, server_name, motd, &mut rng, &mut buf),
+            _ => return Disconnect::WriterFailed,
+        },
+        Event::Chat(_) => return Disconnect::WriterFailed,
     };
     let sent = match welcomed {
         Ok(n) => asynch::send_bytes(&mut io, buf.get(..n).unwrap_or(&[])).await,
@@ -242,9 +247,9 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
         () = admission.revoked(client_key.as_ref()) => {
             services.hub.send_to(
                 reg.id,
-                Event::Error(code::NOT_ALLOWED, "your key is no longer authorized".into()),
+                Event::error(code::NOT_ALLOWED, "your key is no longer authorized"),
             );
-            services.hub.send_to(reg.id, Event::Close("key no longer authorized".into()));
+            services.hub.send_to(reg.id, Event::close("key no longer authorized"));
             let _ = tokio::time::timeout(REVOKED_FAREWELL, &mut writer).await;
             Disconnect::Revoked
         }

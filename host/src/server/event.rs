@@ -1,20 +1,38 @@
 //! What the server sends a client, as owned values: the room logic hands
 //! these to each member's queue, and each writer seals them for its own
 //! session (hop-by-hop: every client has its own keys).
+//!
+//! An event is one of two things. Every message but MESSAGE is an
+//! [`Event::Message`]: a [`MessageBuf`], the one owned form of a message
+//! (its encoded plaintext, checked once when it is made), built by the
+//! constructors [`Event::welcome`], [`Event::notice`], [`Event::error`],
+//! [`Event::close`], [`Event::ping`] and [`Event::pong`], which cannot fail:
+//! a text too long for its body is cut at a character boundary. A chat line
+//! is an [`Event::Chat`]: the stored record, shared through an [`Arc`] by
+//! every queue of a room, because its flags differ per recipient (history,
+//! legacy, account) and the writer encodes it directly from the shared
+//! record instead of each member holding its own encoding.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dhchat_core::message::{ChatMessage, Message, MessageBuf};
+use dhchat_core::message::{msg_type, ChatMessage, Message, MessageBuf, MAX_BODY};
 use dhchat_core::record::MAX_PLAINTEXT;
 
-/// What one queued event costs besides its strings (the enum, the queue
+/// What one queued event costs besides its bytes (the enum, the queue
 /// slot, allocation headers), as counted against the queue byte budget.
 pub const EVENT_OVERHEAD: usize = 64;
 
 /// The most [`Event::queued_bytes`] of one event whose message fits a
 /// record.
 pub const MAX_EVENT_BYTES: usize = EVENT_OVERHEAD + MAX_PLAINTEXT;
+
+/// The most bytes of a WELCOME's server name (a `str8`).
+const MAX_SERVER_NAME: usize = 255;
+
+/// The reason of the CLOSE that [`Event::welcome`] gives instead of a
+/// WELCOME it cannot build (a nick the hub should never have assigned).
+const NO_WELCOME: &str = "internal error: no valid WELCOME for this session";
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
@@ -46,64 +64,117 @@ pub struct Chat {
 /// One record to send to a client.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// WELCOME.
-    Welcome {
-        /// Assigned nick.
-        nick: String,
-        /// Server name.
-        server_name: Arc<str>,
-        /// MOTD.
-        motd: Arc<str>,
-    },
-    /// MESSAGE (shared between the members of a room).
+    /// MESSAGE: the stored record, shared between the members of a room
+    /// (each writer encodes it with its recipient's flags).
     Chat(Arc<Chat>),
-    /// NOTICE.
-    Notice(String),
-    /// ERROR.
-    Error(u16, String),
-    /// One ROSTER record, encoded once when the WHO is answered (one owned
-    /// value instead of a list of nick strings rebuilt for sealing).
-    Roster(MessageBuf),
-    /// PING.
-    Ping([u8; 8]),
-    /// PONG.
-    Pong([u8; 8]),
-    /// CLOSE; the writer stops after it.
-    Close(String),
+    /// Any other message, encoded once (WELCOME, NOTICE, ERROR, ROSTER,
+    /// PING, PONG, CLOSE).
+    Message(MessageBuf),
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends at a
+/// character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
+
+/// Encodes a message whose fields the caller made fit: every rule of a
+/// NOTICE, ERROR, CLOSE, PING or PONG body is its length.
+fn encoded(message: &Message<'_>) -> MessageBuf {
+    MessageBuf::new(message).unwrap_or_else(|e| unreachable!("a body cut to fit encodes ({e:?})"))
 }
 
 impl Event {
-    /// What this event counts against its client's queue byte budget: its
-    /// strings (a ROSTER: its encoded plaintext) plus [`EVENT_OVERHEAD`]. A room message shared between
-    /// members counts in full for each of them (each writer seals its own
-    /// record of it).
-    pub fn queued_bytes(&self) -> usize {
-        let strings = match self {
-            Event::Welcome {
-                nick,
-                server_name,
-                motd,
-            } => nick.len() + server_name.len() + motd.len(),
-            Event::Chat(c) => c.from.len() + c.room.len() + c.text.len(),
-            Event::Notice(text) | Event::Error(_, text) | Event::Close(text) => text.len(),
-            Event::Roster(roster) => roster.plaintext().len(),
-            Event::Ping(_) | Event::Pong(_) => 8,
+    /// WELCOME for `nick` (a nick the hub assigned, so a valid one).
+    /// `server_name` is cut to 255 bytes and `motd` to what is left of the
+    /// body, each at a character boundary (the server's `--name` and
+    /// `--motd` are checked at start-up to fit with the longest nick, so
+    /// nothing is cut then).
+    ///
+    /// Never fails: should `nick` break the nick rule (a bug of the hub,
+    /// never a peer's input), the event is CLOSE with an internal-error
+    /// reason instead, which ends the session cleanly.
+    pub fn welcome(nick: &str, server_name: &str, motd: &str) -> Event {
+        let server_name = cut(server_name, MAX_SERVER_NAME);
+        // nick:str8 || server_name:str8 || motd:str16
+        let room_for_motd = MAX_BODY
+            .saturating_sub(1 + nick.len())
+            .saturating_sub(1 + server_name.len())
+            .saturating_sub(2);
+        let welcome = Message::Welcome {
+            nick,
+            server_name,
+            motd: cut(motd, room_for_motd),
         };
-        EVENT_OVERHEAD + strings
+        match MessageBuf::new(&welcome) {
+            Ok(m) => Event::Message(m),
+            Err(e) => {
+                tracing::error!(error = %e, "no valid WELCOME for an assigned nick; closing the session");
+                Event::close(NO_WELCOME)
+            }
+        }
+    }
+
+    /// NOTICE with `text`, cut to a body ([`MAX_BODY`] bytes) at a
+    /// character boundary.
+    pub fn notice(text: &str) -> Event {
+        Event::Message(encoded(&Message::Notice {
+            text: cut(text, MAX_BODY),
+        }))
+    }
+
+    /// ERROR `code` with `text`, cut to what a body leaves after the code
+    /// at a character boundary.
+    pub fn error(code: u16, text: &str) -> Event {
+        Event::Message(encoded(&Message::Error {
+            code,
+            text: cut(text, MAX_BODY - 2),
+        }))
+    }
+
+    /// CLOSE with `reason`, cut to a body ([`MAX_BODY`] bytes) at a
+    /// character boundary. A writer stops after it.
+    pub fn close(reason: &str) -> Event {
+        Event::Message(encoded(&Message::Close {
+            reason: cut(reason, MAX_BODY),
+        }))
+    }
+
+    /// PING with `nonce`.
+    pub fn ping(nonce: [u8; 8]) -> Event {
+        Event::Message(encoded(&Message::Ping { nonce }))
+    }
+
+    /// PONG with `nonce`.
+    pub fn pong(nonce: [u8; 8]) -> Event {
+        Event::Message(encoded(&Message::Pong { nonce }))
+    }
+
+    /// Whether this is CLOSE (the writer stops after it).
+    pub fn is_close(&self) -> bool {
+        matches!(self, Event::Message(m) if m.msg_type() == msg_type::CLOSE)
+    }
+
+    /// What this event counts against its client's queue byte budget: its
+    /// bytes (a MESSAGE: its strings; any other: its encoded plaintext)
+    /// plus [`EVENT_OVERHEAD`]. A room message shared between members
+    /// counts in full for each of them (each writer seals its own record of
+    /// it).
+    pub fn queued_bytes(&self) -> usize {
+        let bytes = match self {
+            Event::Chat(c) => c.from.len() + c.room.len() + c.text.len(),
+            Event::Message(m) => m.plaintext().len(),
+        };
+        EVENT_OVERHEAD + bytes
     }
 
     /// Calls `f` with the wire message for this event.
     pub fn with_message<T>(&self, f: impl FnOnce(&Message<'_>) -> T) -> T {
         match self {
-            Event::Welcome {
-                nick,
-                server_name,
-                motd,
-            } => f(&Message::Welcome {
-                nick,
-                server_name,
-                motd,
-            }),
             Event::Chat(c) => f(&Message::Message(ChatMessage {
                 time_ms: c.time_ms,
                 history: c.history,
@@ -113,37 +184,10 @@ impl Event {
                 room: &c.room,
                 text: &c.text,
             })),
-            Event::Notice(text) => f(&Message::Notice { text }),
-            Event::Error(code, text) => f(&Message::Error { code: *code, text }),
-            Event::Roster(roster) => f(&roster.message()),
-            Event::Ping(nonce) => f(&Message::Ping { nonce: *nonce }),
-            Event::Pong(nonce) => f(&Message::Pong { nonce: *nonce }),
-            Event::Close(reason) => f(&Message::Close { reason }),
+            Event::Message(m) => f(&m.message()),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use dhchat_core::message::{roster_chunks, Nicks};
-
-    #[test]
-    fn a_roster_event_gives_back_its_record_and_counts_its_encoded_bytes() {
-        let nicks = ["alice", "bob"];
-        let chunks: Vec<Message<'_>> = roster_chunks("#lobby", &nicks).collect();
-        let [chunk] = chunks.as_slice() else {
-            panic!("two short nicks fit one ROSTER: {chunks:?}");
-        };
-        let roster = MessageBuf::new(chunk).expect("a valid ROSTER");
-        let bytes = roster.plaintext().len();
-        let ev = Event::Roster(roster);
-        assert_eq!(ev.queued_bytes(), EVENT_OVERHEAD + bytes);
-        let expected = Message::Roster {
-            room: "#lobby",
-            more: false,
-            nicks: Nicks::List(&nicks),
-        };
-        assert!(ev.with_message(|m| *m == expected));
-    }
-}
+mod tests;

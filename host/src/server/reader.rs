@@ -50,7 +50,7 @@ pub async fn read_loop(cx: &Context<'_>, limits: &Limits, mut rx: Receiver) -> D
             continue;
         }
         match received.reply {
-            Some(Reply::Pong(nonce)) => cx.reply(Event::Pong(nonce)),
+            Some(Reply::Pong(nonce)) => cx.reply(Event::pong(nonce)),
             Some(Reply::Error { code, text }) => cx.error(code, text.as_str().to_owned()),
             None => {}
         }
@@ -88,7 +88,7 @@ async fn read_or_ping<'r>(
                     return Err(Disconnect::Idle(idle));
                 }
                 pinged = true;
-                cx.reply(Event::Ping(now_ms().to_be_bytes()));
+                cx.reply(Event::ping(now_ms().to_be_bytes()));
             }
         }
     };

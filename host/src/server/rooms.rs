@@ -94,7 +94,7 @@ fn push_counted(client: &mut Client, clients: usize, ev: Event) {
 }
 
 fn notice_room(st: &mut State, room_key: &str, except: ClientId, text: &str) {
-    st.room_broadcast(room_key, except, || Event::Notice(text.to_owned()));
+    st.room_broadcast(room_key, except, || Event::notice(text));
 }
 
 impl State {
@@ -352,7 +352,7 @@ impl Hub {
         if empty && room_key != LOBBY {
             st.rooms.remove(&room_key);
         }
-        st.push(id, Event::Notice(format!("you left {name}")));
+        st.push(id, Event::notice(&format!("you left {name}")));
         notice_room(&mut st, &room_key, id, &format!("{nick} left {name}"));
         true
     }
@@ -370,7 +370,7 @@ impl Hub {
         };
         let old = std::mem::replace(&mut c.nick, new.to_owned());
         let rooms: Vec<String> = c.rooms.iter().cloned().collect();
-        st.push(id, Event::Notice(format!("you are now known as {new}")));
+        st.push(id, Event::notice(&format!("you are now known as {new}")));
         st.nicks.remove(&key(&old));
         st.nicks.insert(new_key, id);
         let text = format!("{old} is now known as {new}");
@@ -383,7 +383,7 @@ impl Hub {
                 .unwrap_or_default();
             for m in members {
                 if m != id && told.insert(m) {
-                    st.push(m, Event::Notice(text.clone()));
+                    st.push(m, Event::notice(&text));
                 }
             }
         }
@@ -408,8 +408,8 @@ impl Hub {
         let mut st = self.lock();
         let clients = st.clients.len();
         for c in st.clients.values_mut() {
-            push_counted(c, clients, Event::Error(code, text.to_owned()));
-            push_counted(c, clients, Event::Close(text.to_owned()));
+            push_counted(c, clients, Event::error(code, text));
+            push_counted(c, clients, Event::close(text));
         }
     }
 
@@ -419,7 +419,7 @@ impl Hub {
         st.closing = true;
         let clients = st.clients.len();
         for c in st.clients.values_mut() {
-            push_counted(c, clients, Event::Close(reason.to_owned()));
+            push_counted(c, clients, Event::close(reason));
         }
     }
 }
@@ -472,7 +472,7 @@ mod tests {
     use super::*;
 
     fn welcome(nick: &str) -> Event {
-        Event::Notice(nick.to_owned())
+        Event::notice(nick)
     }
 
     #[test]

@@ -80,13 +80,13 @@ mod tests {
         let (guard, done) = mpsc::channel::<()>(1);
         let mut reg = hub
             .register("alice", &std::collections::HashSet::new(), |n| {
-                Event::Notice(n.into())
+                Event::notice(n)
             })
             .expect("register");
         let connection = tokio::spawn(async move {
             // The connection ends once its writer has taken CLOSE.
             while let Some(ev) = reg.rx.recv().await {
-                if matches!(ev, Event::Close(_)) {
+                if ev.is_close() {
                     break;
                 }
             }
@@ -101,10 +101,8 @@ mod tests {
         );
         connection.await.expect("connection task");
         assert!(
-            hub.register("bob", &std::collections::HashSet::new(), |n| Event::Notice(
-                n.into()
-            ))
-            .is_err(),
+            hub.register("bob", &std::collections::HashSet::new(), Event::notice)
+                .is_err(),
             "no client is admitted once shutdown began"
         );
     }

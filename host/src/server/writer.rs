@@ -41,7 +41,7 @@ pub async fn write_loop(
                 Err(e @ Error::Record(_)) => return Disconnect::WriteFailed(e.to_string()),
                 Err(e) => tracing::error!("not sent: {e}"),
             }
-            if matches!(ev, Event::Close(_)) {
+            if ev.is_close() {
                 close = true;
                 break;
             }

@@ -149,9 +149,9 @@ impl NatsBus {
                 tracing::error!(error = %error, "cluster: a message could not be stored; the sender is told");
                 self.hub.send_to(
                     sender,
-                    Event::Error(
+                    Event::error(
                         code::INTERNAL,
-                        "internal error: the message could not be stored".into(),
+                        "internal error: the message could not be stored",
                     ),
                 );
                 return;

@@ -296,8 +296,8 @@ async fn renew(nicks: Arc<Nicks>, node_kv: kv::Store, node: String, hub: Arc<Hub
                 "cluster: the member's nick expired and was taken"
             );
             let text = "your nick was taken while the cluster was unreachable; reconnect";
-            hub.send_to(member, Event::Error(code::NAME_IN_USE, text.into()));
-            hub.send_to(member, Event::Close(text.into()));
+            hub.send_to(member, Event::error(code::NAME_IN_USE, text));
+            hub.send_to(member, Event::close(text));
         }
     }
 }

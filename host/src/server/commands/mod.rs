@@ -47,7 +47,7 @@ impl Context<'_> {
 
     /// Queues ERROR `code` with `text` for the sender; the session stays.
     pub fn error(&self, code: u16, text: String) {
-        self.reply(Event::Error(code, text));
+        self.reply(Event::error(code, &text));
     }
 }
 

@@ -19,7 +19,7 @@ pub async fn apply(cx: &Context<'_>, room: &str) -> Result<(), Disconnect> {
     let list: Vec<&str> = nicks.iter().map(String::as_str).collect();
     for chunk in roster_chunks(&name, &list) {
         match MessageBuf::new(&chunk) {
-            Ok(roster) => cx.reply(Event::Roster(roster)),
+            Ok(roster) => cx.reply(Event::Message(roster)),
             // The chunks are valid ROSTERs by construction; never peer input.
             Err(e) => tracing::error!("ROSTER not sent: {e}"),
         }

@@ -42,11 +42,7 @@ pub async fn serve(
     };
     let nick = LegacyNick::of(&peer.to_string());
     let settings = &services.settings;
-    let welcome = |nick: &str| Event::Welcome {
-        nick: nick.to_owned(),
-        server_name: settings.server_name.clone(),
-        motd: settings.motd.clone(),
-    };
+    let welcome = |nick: &str| Event::welcome(nick, &settings.server_name, &settings.motd);
     let (rd, wr) = stream.into_split();
     // A legacy client is anonymous: it gets no account's nick.
     let reserved = match &services.accounts {
@@ -64,9 +60,9 @@ pub async fn serve(
         Err(RegisterError::Busy) => {
             tracing::warn!(%peer, "legacy client refused: server busy (--max-clients {})", settings.max_clients);
             let (tx, rx) = tokio::sync::mpsc::channel(1);
-            let _ = tx.try_send(Event::Close("server is full, try again later".into()));
+            let _ = tx.try_send(Event::close("server is full, try again later"));
             drop(tx);
-            let _ = tokio::time::timeout(FAREWELL_TIMEOUT, writer::run(wr, key, rx)).await;
+            let _ = tokio::time::timeout(FAREWELL_TIMEOUT, writer::run(wr, key, rx, None)).await;
             return;
         }
     };
@@ -82,7 +78,12 @@ pub async fn serve(
     if services.bus.join(id, LOBBY).await.is_err() {
         return;
     }
-    let mut writer = tokio::spawn(writer::run(wr, key.clone(), reg.rx));
+    let mut writer = tokio::spawn(writer::run(
+        wr,
+        key.clone(),
+        reg.rx,
+        Some(reg.bytes.clone()),
+    ));
     let (reason, wait_writer) = tokio::select! {
         r = read_loop(&services, id, &key, rd) => r,
         w = &mut writer => (match w {
@@ -221,14 +222,14 @@ async fn read_loop(
             );
         }
         if text == EXIT_COMMAND {
-            hub.send_to(id, Event::Close(EXIT_ANSWER.into()));
+            hub.send_to(id, Event::close(EXIT_ANSWER));
             return ("client closed: !exit".into(), true);
         }
         if text.is_empty() {
             continue;
         }
         if let Err(e) = text_check(text) {
-            hub.send_to(id, Event::Notice(format!("not relayed: {e}")));
+            hub.send_to(id, Event::notice(&format!("not relayed: {e}")));
             continue;
         }
         let Some(from) = hub.nick_of(id) else {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dhchat_core::legacy::{self, LegacyKey, IV_LEN, MAX_READ, MAX_TEXT};
+use dhchat_core::message::Message;
 use rand_core::Rng as _;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -17,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::super::event::{Chat, Event};
+use super::super::queue_bytes::ClientBytes;
 use super::REPLAY_LINES;
 use crate::rng::new_rng;
 
@@ -58,10 +60,12 @@ pub enum End {
 pub fn line(ev: &Event) -> Option<String> {
     match ev {
         Event::Chat(c) => Some(chat_line(c)),
-        Event::Notice(text) => Some(text.clone()),
-        Event::Error(_, text) => Some(format!("error: {text}")),
-        Event::Close(reason) => Some(reason.clone()),
-        Event::Welcome { .. } | Event::Roster(_) | Event::Ping(_) | Event::Pong(_) => None,
+        Event::Message(m) => match m.message() {
+            Message::Notice { text } => Some(text.to_owned()),
+            Message::Error { text, .. } => Some(format!("error: {text}")),
+            Message::Close { reason } => Some(reason.to_owned()),
+            _ => None,
+        },
     }
 }
 
@@ -131,8 +135,20 @@ impl Paced {
 /// down), a write failure, or the end of the queue.
 ///
 /// The history replay that [`Hub::join`](super::super::rooms::Hub::join) queues at once
-/// is cut to its last [`REPLAY_LINES`] lines.
-pub async fn run(wr: OwnedWriteHalf, key: LegacyKey, mut rx: mpsc::Receiver<Event>) -> End {
+/// is cut to its last [`REPLAY_LINES`] lines. Each event taken off the queue gives its
+/// bytes back to `bytes` (the client's count; `None` for a queue the hub does not
+/// count, such as the busy refusal's).
+pub async fn run(
+    wr: OwnedWriteHalf,
+    key: LegacyKey,
+    mut rx: mpsc::Receiver<Event>,
+    bytes: Option<Arc<ClientBytes>>,
+) -> End {
+    let taken = |ev: &Event| {
+        if let Some(b) = &bytes {
+            b.release(ev.queued_bytes());
+        }
+    };
     let mut out = Paced {
         wr,
         key,
@@ -145,26 +161,29 @@ pub async fn run(wr: OwnedWriteHalf, key: LegacyKey, mut rx: mpsc::Receiver<Even
         let ev = match held.take() {
             Some(ev) => ev,
             None => match rx.recv().await {
-                Some(ev) => ev,
+                Some(ev) => {
+                    taken(&ev);
+                    ev
+                }
                 None => return End::QueueGone,
             },
         };
         if let Event::Chat(c) = &ev {
             if c.history {
                 let mut replay: VecDeque<Arc<Chat>> = VecDeque::from([c.clone()]);
-                loop {
-                    match rx.try_recv() {
-                        Ok(Event::Chat(c)) if c.history => {
+                while let Ok(next) = rx.try_recv() {
+                    taken(&next);
+                    match next {
+                        Event::Chat(c) if c.history => {
                             replay.push_back(c);
                             if replay.len() > REPLAY_LINES {
                                 replay.pop_front();
                             }
                         }
-                        Ok(other) => {
+                        other => {
                             held = Some(other);
                             break;
                         }
-                        Err(_) => break,
                     }
                 }
                 for c in replay {
@@ -180,9 +199,61 @@ pub async fn run(wr: OwnedWriteHalf, key: LegacyKey, mut rx: mpsc::Receiver<Even
                 return End::Failed(e);
             }
         }
-        if matches!(ev, Event::Close(_)) {
+        if ev.is_close() {
             let _ = out.wr.shutdown().await;
             return End::Closed;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::queue_bytes::Budget;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn every_event_the_writer_takes_gives_its_bytes_back_to_the_client_budget() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let peer = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let mut sink = Vec::new();
+            let _ = s.read_to_end(&mut sink).await;
+        });
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (_rd, wr) = stream.into_split();
+        let bytes = Budget::new(1 << 20, 1 << 20).client();
+        let (tx, rx) = mpsc::channel(16);
+        let chat = |text: &str| {
+            Event::Chat(Arc::new(Chat {
+                time_ms: 1,
+                history: true,
+                from: "bob".into(),
+                room: "#lobby".into(),
+                text: text.into(),
+                legacy: false,
+                account: false,
+            }))
+        };
+        let events = [
+            Event::welcome("alice", "srv", "motd"),
+            chat("one"),
+            chat("two"),
+            Event::notice("bob left"),
+            Event::close("bye"),
+        ];
+        for ev in events {
+            assert!(bytes.try_reserve(ev.queued_bytes(), 1));
+            tx.try_send(ev).expect("room in the queue");
+        }
+        assert!(bytes.queued() > 0);
+        let key = LegacyKey::derive(&[7; 32]).expect("a key");
+        let end = run(wr, key, rx, Some(bytes.clone())).await;
+        assert!(matches!(end, End::Closed), "{end:?}");
+        assert_eq!(bytes.queued(), 0, "nothing stays counted once taken");
+        peer.await.expect("peer");
     }
 }
