@@ -125,20 +125,23 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
                 CREATE INDEX IF NOT EXISTS messages_room_id ON messages (room, id);",
             )
         })
-        .and_then(|()| add_legacy_column(&db))
-        .and_then(|()| add_account_column(&db))
+        .and_then(|()| add_flag_column(&db, "legacy"))
+        .and_then(|()| add_flag_column(&db, "account"))
         .with_context(|| format!("{}: cannot set up database", path.display()))?;
     Ok(db)
 }
 
-/// LEGACY HOOK: the `legacy` column (MESSAGE flags bit 1, kept so that replays keep
-/// the mark), added to databases created before it existed.
-fn add_legacy_column(db: &Connection) -> rusqlite::Result<()> {
+/// Adds the flag column `name` (`INTEGER NOT NULL DEFAULT 0`) to `messages`
+/// in databases created before it existed: `legacy` (MESSAGE flags bit 1)
+/// and `account` (bit 2), kept so that replays keep the marks.
+fn add_flag_column(db: &Connection, name: &str) -> rusqlite::Result<()> {
     let has: bool = db
-        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'legacy'")?
-        .exists([])?;
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = ?1")?
+        .exists([name])?;
     if !has {
-        db.execute_batch("ALTER TABLE messages ADD COLUMN legacy INTEGER NOT NULL DEFAULT 0;")?;
+        db.execute_batch(&format!(
+            "ALTER TABLE messages ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0;"
+        ))?;
     }
     Ok(())
 }
@@ -202,18 +205,6 @@ fn vacuum(db: &Connection) -> rusqlite::Result<()> {
     let mut stmt = db.prepare("PRAGMA incremental_vacuum")?;
     let mut rows = stmt.query([])?;
     while rows.next()?.is_some() {}
-    Ok(())
-}
-
-/// The `account` column (MESSAGE flags bit 2, kept so that replays keep the
-/// mark), added to databases created before it existed.
-fn add_account_column(db: &Connection) -> rusqlite::Result<()> {
-    let has: bool = db
-        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'account'")?
-        .exists([])?;
-    if !has {
-        db.execute_batch("ALTER TABLE messages ADD COLUMN account INTEGER NOT NULL DEFAULT 0;")?;
-    }
     Ok(())
 }
 
