@@ -8,6 +8,7 @@ mod common;
 #[allow(dead_code)]
 mod support;
 
+mod bursts;
 mod defaults;
 
 /// Held by each test for its whole run: the tests of this target measure,

@@ -118,6 +118,13 @@ pub trait Bus: Send + Sync {
     /// [`Closed`] if the bus has shut down.
     fn publish(&self, sender: ClientId, chat: Arc<Chat>) -> BusFuture<'_, Result<(), Closed>>;
 
+    /// Room messages published on this node and not yet queued for its
+    /// members (see [`pressure`](super::pressure)). None by default: a bus
+    /// whose publish returns after local delivery has nothing in flight.
+    fn ahead(&self) -> super::pressure::Ahead {
+        super::pressure::Ahead::default()
+    }
+
     /// Delivers a direct message from `from` to the member called `to`.
     ///
     /// # Errors

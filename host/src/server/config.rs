@@ -131,6 +131,14 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_queued_bytes: u64,
 
+    /// Seconds a member with messages queued may go without reading any
+    /// before senders stop waiting for it. A room message waits while a
+    /// member that still reads has its queue more than half full (senders
+    /// are slowed down, readers are not dropped); a member that does not
+    /// read for this long is disconnected once its queue is full.
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
+
     /// Stored messages replayed when a client joins a room (and #lobby after
     /// WELCOME).
     #[arg(long, value_name = "N", default_value_t = 50)]
@@ -341,6 +349,7 @@ impl Args {
                 max_queued_bytes: usize::try_from(self.max_queued_bytes)
                     .unwrap_or(usize::MAX)
                     .max(queue_bytes),
+                stall: Duration::from_secs(self.stall_timeout),
             },
             history: history::Settings {
                 replay: self.history,

@@ -37,7 +37,8 @@ use rusqlite::{params, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::bus::{key, ClientId, Fanout};
-use super::event::Chat;
+use super::event::{Chat, Event};
+use super::pressure::{Ahead, InFlight};
 
 /// Most inserts committed in one transaction.
 pub const MAX_BATCH: usize = 64;
@@ -212,6 +213,8 @@ fn vacuum(db: &Connection) -> rusqlite::Result<()> {
 #[derive(Clone)]
 pub struct History {
     tx: mpsc::Sender<Cmd>,
+    /// Messages queued for the thread and not yet fanned out.
+    inflight: Arc<InFlight>,
 }
 
 impl History {
@@ -226,17 +229,32 @@ impl History {
         settings: Settings,
     ) -> anyhow::Result<(History, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(1024);
-        let thread = std::thread::Builder::new()
-            .name("history".into())
-            .spawn(move || run(db, rx, fanout.as_ref(), settings))
-            .context("cannot start the history thread")?;
-        Ok((History { tx }, thread))
+        let inflight = Arc::new(InFlight::default());
+        let thread = {
+            let inflight = inflight.clone();
+            std::thread::Builder::new()
+                .name("history".into())
+                .spawn(move || run(db, rx, fanout.as_ref(), settings, &inflight))
+                .context("cannot start the history thread")?
+        };
+        Ok((History { tx, inflight }, thread))
     }
 
     /// Queues a room message for storing and relaying (waits while the
     /// thread is behind: back-pressure on the sender).
     pub async fn say(&self, sender: ClientId, chat: Arc<Chat>) -> bool {
-        self.tx.send(Cmd::Say { sender, chat }).await.is_ok()
+        let bytes = Event::Chat(chat.clone()).queued_bytes();
+        self.inflight.add(bytes);
+        let sent = self.tx.send(Cmd::Say { sender, chat }).await.is_ok();
+        if !sent {
+            self.inflight.done(bytes);
+        }
+        sent
+    }
+
+    /// Room messages queued for the thread and not yet fanned out.
+    pub fn ahead(&self) -> Ahead {
+        self.inflight.now()
     }
 
     /// Joins a room (history first). `None` if the history thread is gone.
@@ -344,7 +362,13 @@ fn housekeep(db: &Connection, settings: &Settings, expire: bool) {
     }
 }
 
-fn run(mut db: Connection, mut rx: mpsc::Receiver<Cmd>, fanout: &dyn Fanout, settings: Settings) {
+fn run(
+    mut db: Connection,
+    mut rx: mpsc::Receiver<Cmd>,
+    fanout: &dyn Fanout,
+    settings: Settings,
+    inflight: &InFlight,
+) {
     let mut held: Option<Cmd> = None;
     let mut health = Health {
         failing: None,
@@ -389,7 +413,9 @@ fn run(mut db: Connection, mut rx: mpsc::Receiver<Cmd>, fanout: &dyn Fanout, set
                 // Stored or not, live messages are relayed.
                 for (sender, chat) in batch {
                     let room_key = key(&chat.room);
+                    let bytes = Event::Chat(chat.clone()).queued_bytes();
                     fanout.to_room(&room_key, sender, chat);
+                    inflight.done(bytes);
                 }
             }
             Cmd::Join {

@@ -50,6 +50,10 @@ impl Bus for LocalBus {
         })
     }
 
+    fn ahead(&self) -> super::pressure::Ahead {
+        self.history.ahead()
+    }
+
     fn direct<'a>(
         &'a self,
         from: ClientId,

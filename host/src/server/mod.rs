@@ -66,6 +66,7 @@ pub mod listener;
 pub mod local_bus;
 pub mod loglimit;
 pub mod offline;
+pub mod pressure;
 pub mod queue_bytes;
 pub mod ratelimit;
 pub mod reader;

@@ -12,12 +12,16 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::pressure::{Drained, Progress};
+
 /// The limits, and the bytes queued for all clients now.
 #[derive(Debug)]
 pub struct Budget {
     per_client: usize,
     total_max: usize,
     total: AtomicUsize,
+    /// Where senders held back by a full queue wait for writers.
+    drained: Drained,
 }
 
 /// One client's bytes queued, counted in its [`Budget`]; whatever it still
@@ -26,6 +30,8 @@ pub struct Budget {
 pub struct ClientBytes {
     budget: Arc<Budget>,
     queued: AtomicUsize,
+    /// When the client's writer last took events or finished a write.
+    progress: Progress,
 }
 
 impl Budget {
@@ -35,6 +41,7 @@ impl Budget {
             per_client,
             total_max,
             total: AtomicUsize::new(0),
+            drained: Drained::default(),
         })
     }
 
@@ -43,12 +50,23 @@ impl Budget {
         Arc::new(ClientBytes {
             budget: self.clone(),
             queued: AtomicUsize::new(0),
+            progress: Progress::default(),
         })
     }
 
     /// Bytes queued for all clients now.
     pub fn total(&self) -> usize {
         self.total.load(Ordering::Acquire)
+    }
+
+    /// Bytes one client may have queued.
+    pub fn per_client(&self) -> usize {
+        self.per_client
+    }
+
+    /// Where held-back senders wait for the writers.
+    pub fn drained(&self) -> &Drained {
+        &self.drained
     }
 }
 
@@ -91,6 +109,16 @@ impl ClientBytes {
     /// Bytes queued for this client now.
     pub fn queued(&self) -> usize {
         self.queued.load(Ordering::Acquire)
+    }
+
+    /// The writer's progress on this client's queue.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// The budget this client counts in.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 }
 

@@ -8,12 +8,14 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use dhchat_core::names::MAX_NICK;
 use tokio::sync::{mpsc, Notify};
 
 use super::bus::{key, ClientId, Fanout, RegisterError, Registered, Rename};
 use super::event::{Chat, Event};
+use super::pressure::{self, Ahead};
 use super::queue_bytes::{Budget, ClientBytes};
 
 /// The room every client starts in.
@@ -60,6 +62,9 @@ pub struct Settings {
     pub queue_bytes: usize,
     /// Bytes queued for all clients together.
     pub max_queued_bytes: usize,
+    /// How long a member with events queued may take none of them before
+    /// senders stop waiting for it ([`pressure`](super::pressure)).
+    pub stall: Duration,
 }
 
 /// The shared state.
@@ -68,6 +73,7 @@ pub struct Hub {
     max_clients: usize,
     queue: usize,
     budget: Arc<Budget>,
+    stall: Duration,
 }
 
 /// Queues `ev` for `client`, one of `clients` connected; a client whose
@@ -131,7 +137,49 @@ impl Hub {
             max_clients: settings.max_clients,
             queue: settings.queue.max(16),
             budget: Budget::new(settings.queue_bytes, settings.max_queued_bytes),
+            stall: settings.stall,
         })
+    }
+
+    /// Whether a room message from `sender` to `room_key` should wait
+    /// ([`pressure`]): some other member of the room that still reads has
+    /// its queue, with `ahead` in flight towards it, more than half full.
+    pub fn room_congested(&self, room_key: &str, sender: ClientId, ahead: Ahead) -> bool {
+        let st = self.lock();
+        let Some(room) = st.rooms.get(room_key) else {
+            return false;
+        };
+        let max_bytes = self.budget.per_client();
+        room.members
+            .iter()
+            .filter(|m| **m != sender)
+            .filter_map(|m| st.clients.get(m))
+            .any(|c| {
+                !c.kicked
+                    && pressure::holds_back(
+                        c.tx.max_capacity().saturating_sub(c.tx.capacity()),
+                        c.bytes.queued(),
+                        c.tx.max_capacity(),
+                        max_bytes,
+                        ahead,
+                        c.bytes.progress().idle_for(),
+                        self.stall,
+                    )
+            })
+    }
+
+    /// Waits while [`Hub::room_congested`] (with `ahead()` in flight, asked
+    /// again at each check); returns how long it waited.
+    pub async fn wait_for_room(
+        &self,
+        room_key: &str,
+        sender: ClientId,
+        ahead: impl Fn() -> Ahead,
+    ) -> Duration {
+        self.budget
+            .drained()
+            .wait_while(|| self.room_congested(room_key, sender, ahead()))
+            .await
     }
 
     /// Bytes queued for all clients now.
@@ -482,6 +530,7 @@ mod tests {
             queue: 16,
             queue_bytes: 1 << 20,
             max_queued_bytes: 1 << 20,
+            stall: Duration::from_secs(5),
         });
         let a = hub.register("Alice", &HashSet::new(), welcome).expect("a");
         let b = hub.register("alice", &HashSet::new(), welcome).expect("b");
@@ -505,6 +554,7 @@ mod tests {
             queue: 16,
             queue_bytes: 1 << 20,
             max_queued_bytes: 1 << 20,
+            stall: Duration::from_secs(5),
         });
         let _a = hub.register("a", &HashSet::new(), welcome).expect("a");
         assert!(matches!(
@@ -520,6 +570,7 @@ mod tests {
             queue: 16,
             queue_bytes: 1 << 20,
             max_queued_bytes: 1 << 20,
+            stall: Duration::from_secs(5),
         });
         let a = hub.register("alice", &HashSet::new(), welcome).expect("a");
         let _b = hub.register("bob", &HashSet::new(), welcome).expect("b");

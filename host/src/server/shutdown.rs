@@ -69,6 +69,7 @@ mod tests {
             queue: 16,
             queue_bytes: 1 << 20,
             max_queued_bytes: 1 << 20,
+            stall: std::time::Duration::from_secs(5),
         })
     }
 

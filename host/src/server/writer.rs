@@ -30,7 +30,16 @@ pub async fn write_loop(
 ) -> Disconnect {
     let mut record = vec![0u8; MAX_RECORD];
     let mut out = Vec::with_capacity(WRITE_BATCH + MAX_RECORD);
+    let max_records = rx.max_capacity();
+    let max_bytes = bytes.budget().per_client();
+    let over_half = |rx: &mpsc::Receiver<Event>, bytes: &ClientBytes| {
+        rx.len() + 1 > max_records / 2 || bytes.queued() > max_bytes / 2
+    };
     while let Some(first) = rx.recv().await {
+        bytes.progress().mark();
+        // Senders held back by this queue (super::pressure) are woken when
+        // it is no longer more than half full.
+        let was_over = over_half(&rx, &bytes);
         out.clear();
         let mut next = Some(first);
         let mut close = false;
@@ -51,6 +60,10 @@ pub async fn write_loop(
         }
         if let Err(e) = wr.write_all(&out).await {
             return Disconnect::WriteFailed(e.to_string());
+        }
+        bytes.progress().mark();
+        if was_over && !over_half(&rx, &bytes) {
+            bytes.budget().drained().signal();
         }
         if close {
             let _ = wr.shutdown().await;

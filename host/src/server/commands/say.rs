@@ -2,6 +2,7 @@
 //! `@nick`, a direct message.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use dhchat_core::message::error_code as code;
 use dhchat_core::names::Escaped;
@@ -11,6 +12,9 @@ use crate::server::bus::key;
 use crate::server::disconnect::Disconnect;
 use crate::server::event::{now_ms, Chat};
 use crate::server::offline::Stored;
+
+/// A wait for a congested room worth a debug line.
+const SLOW_ROOM: Duration = Duration::from_secs(1);
 
 /// Stores a direct message to `nick`, who is not connected, if it is an
 /// account (PROTOCOL.md section 5.1); ERROR 6 if it is not, ERROR 7 if the
@@ -98,6 +102,15 @@ pub async fn apply(cx: &Context<'_>, room: &str, text: &str) -> Result<(), Disco
     if !cx.hub.is_member(cx.member, &room_key) {
         cx.error(code::NO_SUCH_TARGET, format!("you are not in {room}"));
         return Ok(());
+    }
+    // Back-pressure (super::super::pressure): wait while a member that
+    // reads has a queue more than half full, rather than overflow it.
+    let waited = cx
+        .hub
+        .wait_for_room(&room_key, cx.member, || cx.bus.ahead())
+        .await;
+    if waited >= SLOW_ROOM {
+        tracing::debug!(client = cx.member, %room, waited_ms = waited.as_millis() as u64, "sender held back by a congested room");
     }
     let from = cx.hub.nick_of(cx.member).ok_or(Disconnect::Unregistered)?;
     if cx.log_messages {
