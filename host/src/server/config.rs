@@ -134,8 +134,8 @@ pub struct Args {
     /// Largest room, in members, whose members are told when someone joins,
     /// leaves or changes nick; in larger rooms only the member who joins or
     /// leaves is told (WHO still lists everyone), so joins cost linear, not
-    /// quadratic, notices. In cluster mode a room's size is its members on
-    /// this node plus the counts the other nodes last reported for it.
+    /// quadratic, notices. In cluster mode each node counts its own members
+    /// of the room, plus, for a move on another node, that node's members.
     #[arg(long, value_name = "N", default_value_t = rooms::DEFAULT_ROOM_NOTICE_LIMIT as u32)]
     pub room_notice_limit: u32,
 
