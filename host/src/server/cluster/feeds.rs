@@ -16,7 +16,7 @@
 //! feed as it ends is retried on a new one.
 //!
 //! The feed also follows the room's notice subject (joins, parts and
-//! disconnects on other nodes, see [`notices`](super::notices)): it
+//! disconnects on other nodes, see [`notices`]): it
 //! subscribes before it reads the stream, so every member it admits hears
 //! of every later move in the room, on any node.
 
