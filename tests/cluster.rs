@@ -24,3 +24,5 @@ mod bench;
 mod chat;
 #[path = "cluster/faults.rs"]
 mod faults;
+#[path = "cluster/notices.rs"]
+mod notices;

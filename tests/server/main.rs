@@ -12,6 +12,7 @@ mod support;
 mod admission;
 mod history;
 mod limits;
+mod notices;
 mod records;
 mod refusals;
 mod rooms;

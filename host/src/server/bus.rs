@@ -6,7 +6,10 @@
 //! - [`Bus`] is what a session's commands call: publish to a room (stored,
 //!   then delivered in one total order per room), deliver a direct message
 //!   to a member, reserve a nick, join a room (its recent history replayed
-//!   first, then every later message live), list a room's members.
+//!   first, then every later message live), leave it, list a room's
+//!   members. Joins, parts, renames and disconnects are announced to the
+//!   members of the rooms concerned on every server process the bus spans
+//!   (within the hub's room notice limit).
 //! - [`Fanout`] is how a bus hands messages out to the members connected to
 //!   this server process (the [`Hub`](super::rooms::Hub) implements it).
 //!
@@ -148,6 +151,10 @@ pub trait Bus: Send + Sync {
     /// # Errors
     /// [`Closed`] if the bus has shut down.
     fn join<'a>(&'a self, member: ClientId, room: &'a str) -> BusFuture<'a, Result<bool, Closed>>;
+
+    /// Takes `member` out of `room`, telling it and the room's members
+    /// (within the room notice limit). False if it was not a member.
+    fn part(&self, member: ClientId, room: &str) -> bool;
 
     /// The spelling of `room` and the nicks of all its members (on every
     /// server process the bus spans), or `None` if it has no members.

@@ -139,6 +139,14 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: u64,
 
+    /// Largest room, in members, whose members are told when someone joins,
+    /// leaves or changes nick; in larger rooms only the member who joins or
+    /// leaves is told (WHO still lists everyone), so joins cost linear, not
+    /// quadratic, notices. In cluster mode each node counts its own members
+    /// of the room, plus, for a move on another node, that node's members.
+    #[arg(long, value_name = "N", default_value_t = rooms::DEFAULT_ROOM_NOTICE_LIMIT as u32)]
+    pub room_notice_limit: u32,
+
     /// Stored messages replayed when a client joins a room (and #lobby after
     /// WELCOME).
     #[arg(long, value_name = "N", default_value_t = 50)]
@@ -350,6 +358,7 @@ impl Args {
                     .unwrap_or(usize::MAX)
                     .max(queue_bytes),
                 stall: Duration::from_secs(self.stall_timeout),
+                room_notice_limit: self.room_notice_limit as usize,
             },
             history: history::Settings {
                 replay: self.history,
@@ -375,5 +384,17 @@ mod tests {
         let set = Args::parse_from(["dhchat-server", "--listen-backlog", "4096"]);
         assert_eq!(set.listen_backlog, 4096);
         assert!(Args::try_parse_from(["dhchat-server", "--listen-backlog", "0"]).is_err());
+    }
+
+    #[test]
+    fn the_room_notice_limit_defaults_to_200_and_is_a_setting() {
+        let default = Args::parse_from(["dhchat-server"]);
+        assert_eq!(
+            default.settings().rooms.room_notice_limit,
+            rooms::DEFAULT_ROOM_NOTICE_LIMIT
+        );
+        assert_eq!(rooms::DEFAULT_ROOM_NOTICE_LIMIT, 200);
+        let set = Args::parse_from(["dhchat-server", "--room-notice-limit", "0"]);
+        assert_eq!(set.settings().rooms.room_notice_limit, 0);
     }
 }

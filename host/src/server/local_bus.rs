@@ -78,6 +78,10 @@ impl Bus for LocalBus {
         Box::pin(async move { self.history.join(member, room).await.ok_or(Closed) })
     }
 
+    fn part(&self, member: ClientId, room: &str) -> bool {
+        self.hub.part(member, room)
+    }
+
     fn who<'a>(&'a self, room: &'a str) -> BusFuture<'a, Option<Roster>> {
         Box::pin(async move { self.hub.roster(room) })
     }

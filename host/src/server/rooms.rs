@@ -5,6 +5,16 @@
 //! I/O (queue pushes are `try_send`). Queues are bounded in records and in
 //! bytes ([`queue_bytes`](super::queue_bytes)). A client whose queue is full
 //! cannot keep up: it is marked and its connection task is told to end it.
+//!
+//! Join, part and rename notices: a member who joins or leaves a room is
+//! told ("you joined ...", "you left ..."); the other members are told only
+//! while the room, counting the member who moves, has at most
+//! [`Settings::room_notice_limit`] members (large IRC channels and streaming
+//! chats stop announcing joins the same way). So the notices of N joins into
+//! one room grow linearly with N past the limit, not as N^2/2. In cluster
+//! mode each node counts the room's members it has; for a notice from
+//! another node it adds the members that node reported with it
+//! ([`Hub::notice_from_node`]), so no node keeps counts that could go stale.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,6 +35,10 @@ pub const LOBBY: &str = "#lobby";
 /// can make the server keep).
 pub const MAX_ROOMS_PER_CLIENT: usize = 256;
 
+/// Default of [`Settings::room_notice_limit`]: rooms of more members than
+/// this do not announce joins, parts and renames to their other members.
+pub const DEFAULT_ROOM_NOTICE_LIMIT: usize = 200;
+
 struct Client {
     nick: String,
     tx: mpsc::Sender<Event>,
@@ -40,6 +54,20 @@ struct Room {
     name: String,
     /// Ordered by id, i.e. by connection order, so WHO answers are stable.
     members: BTreeSet<ClientId>,
+}
+
+impl Room {
+    fn new(name: &str) -> Room {
+        Room {
+            name: name.to_owned(),
+            members: BTreeSet::new(),
+        }
+    }
+
+    /// Members here.
+    fn size(&self) -> usize {
+        self.members.len()
+    }
 }
 
 #[derive(Default)]
@@ -65,6 +93,9 @@ pub struct Settings {
     /// How long a member with events queued may take none of them before
     /// senders stop waiting for it ([`pressure`](super::pressure)).
     pub stall: Duration,
+    /// Largest room (counting the member who joins, leaves or is renamed)
+    /// whose other members are told of joins, parts and renames.
+    pub room_notice_limit: usize,
 }
 
 /// The shared state.
@@ -74,6 +105,27 @@ pub struct Hub {
     queue: usize,
     budget: Arc<Budget>,
     stall: Duration,
+    room_notice_limit: usize,
+}
+
+/// A member's move into or out of a room, as [`Hub::notice_from_node`]
+/// relays it from another node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    /// It joined: the reported count includes it.
+    Joined,
+    /// It left: the reported count no longer includes it.
+    Left,
+}
+
+/// What [`Hub::leave`] took a member out of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure {
+    /// Its nick.
+    pub nick: String,
+    /// For each room it was in: the room's key, spelling and the members it
+    /// has here now.
+    pub rooms: Vec<(String, String, usize)>,
 }
 
 /// Queues `ev` for `client`, one of `clients` connected; a client whose
@@ -101,6 +153,11 @@ fn push_counted(client: &mut Client, clients: usize, ev: Event) {
 
 fn notice_room(st: &mut State, room_key: &str, except: ClientId, text: &str) {
     st.room_broadcast(room_key, except, || Event::notice(text));
+}
+
+/// Members of `room_key` here, 0 if it has none.
+fn local_members(st: &State, room_key: &str) -> usize {
+    st.rooms.get(room_key).map_or(0, |r| r.members.len())
 }
 
 impl State {
@@ -138,6 +195,7 @@ impl Hub {
             queue: settings.queue.max(16),
             budget: Budget::new(settings.queue_bytes, settings.max_queued_bytes),
             stall: settings.stall,
+            room_notice_limit: settings.room_notice_limit,
         })
     }
 
@@ -180,6 +238,12 @@ impl Hub {
             .drained()
             .wait_while(|| self.room_congested(room_key, sender, ahead()))
             .await
+    }
+
+    /// Whether a room of `size` members (counting the one who moves)
+    /// announces joins, parts and renames to its other members.
+    fn announces(&self, size: usize) -> bool {
+        size <= self.room_notice_limit
     }
 
     /// Bytes queued for all clients now.
@@ -246,28 +310,40 @@ impl Hub {
 
     /// Removes a client, telling the members of its rooms.
     pub fn unregister(&self, id: ClientId, reason: &str) {
+        self.leave(id, reason);
+    }
+
+    /// Removes a client, telling the members of its rooms (those within the
+    /// notice limit) that it left; returns its nick and rooms (`None` if it
+    /// was not connected).
+    pub fn leave(&self, id: ClientId, reason: &str) -> Option<Departure> {
         let mut st = self.lock();
-        let Some(client) = st.clients.remove(&id) else {
-            return;
-        };
+        let client = st.clients.remove(&id)?;
         st.nicks.remove(&key(&client.nick));
         let text = format!("{} left ({reason})", client.nick);
+        let mut rooms = Vec::with_capacity(client.rooms.len());
         for room_key in &client.rooms {
-            let empty = match st.rooms.get_mut(room_key) {
+            let (size, name, left) = match st.rooms.get_mut(room_key) {
                 Some(r) => {
+                    let size = r.size();
                     r.members.remove(&id);
-                    r.members.is_empty()
+                    (size, r.name.clone(), r.members.len())
                 }
-                None => false,
+                None => continue,
             };
-            if empty {
+            if left == 0 {
                 if room_key != LOBBY {
                     st.rooms.remove(room_key);
                 }
-            } else {
+            } else if self.announces(size) {
                 notice_room(&mut st, room_key, id, &text);
             }
+            rooms.push((room_key.clone(), name, left));
         }
+        Some(Departure {
+            nick: client.nick,
+            rooms,
+        })
     }
 
     /// Queues `ev` for client `id` (which is disconnected if its queue is
@@ -362,12 +438,13 @@ impl Hub {
             return false;
         }
         let nick = client.nick.clone();
-        let room_entry = st.rooms.entry(room_key.clone()).or_insert_with(|| Room {
-            name: room.to_owned(),
-            members: BTreeSet::new(),
-        });
+        let room_entry = st
+            .rooms
+            .entry(room_key.clone())
+            .or_insert_with(|| Room::new(room));
         room_entry.members.insert(id);
         let name = room_entry.name.clone();
+        let size = room_entry.size();
         if let Some(c) = st.clients.get_mut(&id) {
             c.rooms.insert(room_key.clone());
         }
@@ -375,11 +452,15 @@ impl Hub {
             chat.room.clone_from(&name);
             st.push(id, Event::Chat(Arc::new(chat)));
         }
-        notice_room(&mut st, &room_key, id, &format!("{nick} joined {name}"));
+        if self.announces(size) {
+            notice_room(&mut st, &room_key, id, &format!("{nick} joined {name}"));
+        }
         true
     }
 
-    /// Takes `id` out of a room. Returns false if it was not a member.
+    /// Takes `id` out of a room, telling it, and the other members if the
+    /// room is within the notice limit. Returns false if it was not a
+    /// member.
     pub fn part(&self, id: ClientId, room: &str) -> bool {
         let mut st = self.lock();
         let room_key = key(room);
@@ -390,23 +471,26 @@ impl Hub {
             return false;
         }
         let nick = c.nick.clone();
-        let (empty, name) = match st.rooms.get_mut(&room_key) {
+        let (empty, name, size) = match st.rooms.get_mut(&room_key) {
             Some(r) => {
+                let size = r.size();
                 r.members.remove(&id);
-                (r.members.is_empty(), r.name.clone())
+                (r.members.is_empty(), r.name.clone(), size)
             }
-            None => (false, room.to_owned()),
+            None => (false, room.to_owned(), 0),
         };
         if empty && room_key != LOBBY {
             st.rooms.remove(&room_key);
         }
         st.push(id, Event::notice(&format!("you left {name}")));
-        notice_room(&mut st, &room_key, id, &format!("{nick} left {name}"));
+        if self.announces(size) {
+            notice_room(&mut st, &room_key, id, &format!("{nick} left {name}"));
+        }
         true
     }
 
-    /// Changes the nick of `id` to `new` (a valid nick), telling it and the
-    /// members of its rooms.
+    /// Changes the nick of `id` to `new` (a valid nick), telling it and,
+    /// once each, the members of its rooms that are within the notice limit.
     pub fn rename(&self, id: ClientId, new: &str) -> Rename {
         let mut st = self.lock();
         let new_key = key(new);
@@ -422,20 +506,109 @@ impl Hub {
         st.nicks.remove(&key(&old));
         st.nicks.insert(new_key, id);
         let text = format!("{old} is now known as {new}");
+        self.notice_members_of(&mut st, &rooms, id, &text);
+        Rename::Changed(old)
+    }
+
+    /// Tells every member of the rooms `room_keys` that are within the
+    /// notice limit, but `except`, `text` once (however many of those rooms
+    /// it is in).
+    fn notice_members_of(
+        &self,
+        st: &mut State,
+        room_keys: &[String],
+        except: ClientId,
+        text: &str,
+    ) {
         let mut told = BTreeSet::new();
-        for room_key in rooms {
-            let members: Vec<ClientId> = st
-                .rooms
-                .get(&room_key)
-                .map(|r| r.members.iter().copied().collect())
-                .unwrap_or_default();
+        for room_key in room_keys {
+            let members: Vec<ClientId> = match st.rooms.get(room_key) {
+                Some(r) if self.announces(r.size()) => r.members.iter().copied().collect(),
+                _ => continue,
+            };
             for m in members {
-                if m != id && told.insert(m) {
+                if m != except && told.insert(m) {
+                    st.push(m, Event::notice(text));
+                }
+            }
+        }
+    }
+
+    /// The rooms `id` is in: each one's spelling and its members here.
+    pub fn room_sizes_of(&self, id: ClientId) -> Vec<(String, usize)> {
+        let st = self.lock();
+        let Some(c) = st.clients.get(&id) else {
+            return Vec::new();
+        };
+        c.rooms
+            .iter()
+            .filter_map(|k| st.rooms.get(k).map(|r| (r.name.clone(), r.size())))
+            .collect()
+    }
+
+    /// Members of the room `room_key` on this node (0 if none).
+    pub fn local_members(&self, room_key: &str) -> usize {
+        local_members(&self.lock(), room_key)
+    }
+
+    /// Cluster mode: `nick`, a member on another node that has `remote`
+    /// members of the room `room_key` now, joined or left (`moved`) the
+    /// room. If the room has members here and is within the notice limit
+    /// (counting its members here, `remote` and, when it left, the one who
+    /// left), tells them all "`nick` joined ROOM", "`nick` left ROOM", or,
+    /// with a `reason` (it disconnected), "`nick` left (REASON)".
+    pub fn notice_from_node(
+        &self,
+        room_key: &str,
+        remote: usize,
+        moved: Move,
+        nick: &str,
+        reason: Option<&str>,
+    ) {
+        let mut st = self.lock();
+        let Some(r) = st.rooms.get(room_key) else {
+            return;
+        };
+        if r.members.is_empty() {
+            return;
+        }
+        let size = r.size().saturating_add(remote);
+        let size = match moved {
+            Move::Joined => size,
+            Move::Left => size.saturating_add(1),
+        };
+        if !self.announces(size) {
+            return;
+        }
+        let text = match (moved, reason) {
+            (Move::Joined, _) => format!("{nick} joined {}", r.name),
+            (Move::Left, None) => format!("{nick} left {}", r.name),
+            (Move::Left, Some(reason)) => format!("{nick} left ({reason})"),
+        };
+        notice_room(&mut st, room_key, 0, &text);
+    }
+
+    /// Cluster mode: a member on another node was renamed from `old` to
+    /// `new`. `rooms` are its rooms, each with the members that node has of
+    /// it; tells the members here of those rooms that are within the notice
+    /// limit (counting both nodes' members), each once.
+    pub fn rename_from_node(&self, rooms: &[(String, usize)], old: &str, new: &str) {
+        let mut st = self.lock();
+        let text = format!("{old} is now known as {new}");
+        let mut told = BTreeSet::new();
+        for (room_key, remote) in rooms {
+            let members: Vec<ClientId> = match st.rooms.get(room_key) {
+                Some(r) if self.announces(r.size().saturating_add(*remote)) => {
+                    r.members.iter().copied().collect()
+                }
+                _ => continue,
+            };
+            for m in members {
+                if told.insert(m) {
                     st.push(m, Event::notice(&text));
                 }
             }
         }
-        Rename::Changed(old)
     }
 
     /// A room's spelling and its members' nicks, if it exists.
@@ -531,6 +704,7 @@ mod tests {
             queue_bytes: 1 << 20,
             max_queued_bytes: 1 << 20,
             stall: Duration::from_secs(5),
+            room_notice_limit: DEFAULT_ROOM_NOTICE_LIMIT,
         });
         let a = hub.register("Alice", &HashSet::new(), welcome).expect("a");
         let b = hub.register("alice", &HashSet::new(), welcome).expect("b");
@@ -555,6 +729,7 @@ mod tests {
             queue_bytes: 1 << 20,
             max_queued_bytes: 1 << 20,
             stall: Duration::from_secs(5),
+            room_notice_limit: DEFAULT_ROOM_NOTICE_LIMIT,
         });
         let _a = hub.register("a", &HashSet::new(), welcome).expect("a");
         assert!(matches!(
@@ -571,11 +746,164 @@ mod tests {
             queue_bytes: 1 << 20,
             max_queued_bytes: 1 << 20,
             stall: Duration::from_secs(5),
+            room_notice_limit: DEFAULT_ROOM_NOTICE_LIMIT,
         });
         let a = hub.register("alice", &HashSet::new(), welcome).expect("a");
         let _b = hub.register("bob", &HashSet::new(), welcome).expect("b");
         assert_eq!(hub.rename(a.id, "BOB"), Rename::Taken);
         assert_eq!(hub.rename(a.id, "Alice"), Rename::Changed("alice".into()));
         assert_eq!(hub.nick_of(a.id).as_deref(), Some("Alice"));
+    }
+
+    fn big_hub() -> Arc<Hub> {
+        Hub::new(Settings {
+            max_clients: 4 * DEFAULT_ROOM_NOTICE_LIMIT,
+            queue: 4 * DEFAULT_ROOM_NOTICE_LIMIT,
+            queue_bytes: 1 << 24,
+            max_queued_bytes: 1 << 30,
+            stall: Duration::from_secs(5),
+            room_notice_limit: DEFAULT_ROOM_NOTICE_LIMIT,
+        })
+    }
+
+    /// The texts of the NOTICEs queued for `reg` so far.
+    fn notices(reg: &mut Registered) -> Vec<String> {
+        let mut texts: Vec<String> = Vec::new();
+        while let Ok(ev) = reg.rx.try_recv() {
+            reg.bytes.release(ev.queued_bytes());
+            ev.with_message(|m| {
+                if let dhchat_core::message::Message::Notice { text } = m {
+                    texts.push((*text).to_owned());
+                }
+            });
+        }
+        texts
+    }
+
+    fn member(hub: &Hub, nick: &str) -> Registered {
+        let mut r = hub.register(nick, &HashSet::new(), welcome).expect(nick);
+        notices(&mut r);
+        r
+    }
+
+    #[test]
+    fn a_room_within_the_limit_announces_joins_parts_renames_and_disconnects() {
+        let hub = big_hub();
+        let mut alice = member(&hub, "alice");
+        let mut bob = member(&hub, "bob");
+        assert!(hub.join(alice.id, "#x", Vec::new()));
+        assert!(hub.join(bob.id, "#x", Vec::new()));
+        assert!(hub.join(alice.id, "#y", Vec::new()));
+        assert!(hub.join(bob.id, "#y", Vec::new()));
+        assert_eq!(notices(&mut alice), ["bob joined #x", "bob joined #y"]);
+        assert!(hub.part(bob.id, "#y"));
+        assert_eq!(notices(&mut alice), ["bob left #y"]);
+        assert_eq!(notices(&mut bob), ["you left #y"]);
+        assert!(hub.join(bob.id, "#y", Vec::new()));
+        notices(&mut alice);
+        // Two rooms shared: one rename notice.
+        assert_eq!(hub.rename(bob.id, "robert"), Rename::Changed("bob".into()));
+        assert_eq!(notices(&mut alice), ["bob is now known as robert"]);
+        let gone = hub
+            .leave(bob.id, "connection lost")
+            .expect("bob was connected");
+        assert_eq!(gone.nick, "robert");
+        assert_eq!(
+            gone.rooms,
+            [
+                ("#x".to_owned(), "#x".to_owned(), 1),
+                ("#y".to_owned(), "#y".to_owned(), 1)
+            ]
+        );
+        assert_eq!(
+            notices(&mut alice),
+            [
+                "robert left (connection lost)",
+                "robert left (connection lost)"
+            ]
+        );
+    }
+
+    #[test]
+    fn past_the_default_limit_only_the_mover_is_told_and_a_long_standing_member_stops_hearing() {
+        let hub = big_hub();
+        let extra = 25;
+        let mut members: Vec<Registered> = (0..DEFAULT_ROOM_NOTICE_LIMIT + extra)
+            .map(|i| member(&hub, &format!("m{i}")))
+            .collect();
+        for m in &members {
+            assert!(hub.join(m.id, "#big", Vec::new()));
+        }
+        let first = notices(&mut members[0]);
+        assert_eq!(
+            first.len(),
+            DEFAULT_ROOM_NOTICE_LIMIT - 1,
+            "joins announced while the room had at most the limit"
+        );
+        assert_eq!(first.last().map(String::as_str), Some("m199 joined #big"));
+        // Everyone's notices together: each join told the members before
+        // it only while the room was within the limit.
+        let total: usize =
+            members.iter_mut().map(|m| notices(m).len()).sum::<usize>() + first.len();
+        let l = DEFAULT_ROOM_NOTICE_LIMIT;
+        assert_eq!(total, l * (l - 1) / 2);
+        // A part in the big room: the parter is told, nobody else.
+        let parter = members.pop().expect("parter");
+        assert!(hub.part(parter.id, "#big"));
+        assert!(members.iter_mut().all(|m| notices(m).is_empty()));
+        // A rename caused by the big room alone tells nobody else.
+        let renamed = members[10].id;
+        assert!(matches!(hub.rename(renamed, "renamed"), Rename::Changed(_)));
+        assert!(members.iter_mut().enumerate().all(|(i, m)| {
+            let n = notices(m);
+            if i == 10 {
+                n == ["you are now known as renamed"]
+            } else {
+                n.is_empty()
+            }
+        }));
+        // ...but one in a small room it shares tells that room's members.
+        assert!(hub.join(members[10].id, "#small", Vec::new()));
+        assert!(hub.join(members[11].id, "#small", Vec::new()));
+        notices(&mut members[10]);
+        assert!(matches!(hub.rename(renamed, "again"), Rename::Changed(_)));
+        assert_eq!(notices(&mut members[11]), ["renamed is now known as again"]);
+        assert!(notices(&mut members[12]).is_empty());
+        // WHO still lists everyone.
+        let (_, nicks) = hub.roster("#big").expect("room");
+        assert_eq!(nicks.len(), DEFAULT_ROOM_NOTICE_LIMIT + extra - 1);
+    }
+
+    #[test]
+    fn notices_from_another_node_count_its_members_toward_the_limit() {
+        let hub = big_hub();
+        let mut alice = member(&hub, "alice");
+        assert!(hub.join(alice.id, "#x", Vec::new()));
+        hub.notice_from_node("#x", 1, Move::Joined, "zed", None);
+        hub.notice_from_node("#x", 0, Move::Left, "zed", None);
+        hub.notice_from_node("#x", 0, Move::Left, "zed", Some("connection lost"));
+        assert_eq!(
+            notices(&mut alice),
+            ["zed joined #x", "zed left #x", "zed left (connection lost)"]
+        );
+        // The other node has the rest of a room past the limit.
+        let l = DEFAULT_ROOM_NOTICE_LIMIT;
+        hub.notice_from_node("#x", l - 1, Move::Joined, "yan", None);
+        assert_eq!(
+            notices(&mut alice),
+            ["yan joined #x"],
+            "exactly at the limit"
+        );
+        hub.notice_from_node("#x", l, Move::Joined, "yan2", None);
+        hub.notice_from_node("#x", l - 1, Move::Left, "yan2", None);
+        assert!(notices(&mut alice).is_empty());
+        // Rooms without members here are not this node's business.
+        hub.notice_from_node("#nobody", 1, Move::Joined, "zed", None);
+        // Renames: once per member, rooms past the limit left out.
+        assert!(hub.join(alice.id, "#y", Vec::new()));
+        hub.rename_from_node(&[("#x".into(), 1), ("#y".into(), 1)], "zed", "z");
+        assert_eq!(notices(&mut alice), ["zed is now known as z"]);
+        hub.rename_from_node(&[("#x".into(), l), ("#y".into(), l)], "z", "zz");
+        assert!(notices(&mut alice).is_empty());
     }
 }

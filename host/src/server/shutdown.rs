@@ -61,7 +61,7 @@ pub async fn close_sessions(hub: &Hub, mut done: mpsc::Receiver<()>) {
 mod tests {
     use super::*;
     use crate::server::event::Event;
-    use crate::server::rooms::Settings;
+    use crate::server::rooms::{Settings, DEFAULT_ROOM_NOTICE_LIMIT};
 
     fn hub() -> std::sync::Arc<Hub> {
         Hub::new(Settings {
@@ -70,6 +70,7 @@ mod tests {
             queue_bytes: 1 << 20,
             max_queued_bytes: 1 << 20,
             stall: std::time::Duration::from_secs(5),
+            room_notice_limit: DEFAULT_ROOM_NOTICE_LIMIT,
         })
     }
 

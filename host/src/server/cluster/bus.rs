@@ -2,9 +2,10 @@
 //!
 //! | operation | where it goes |
 //! |---|---|
-//! | register, rename | the nick bucket (create if absent), then the local hub |
+//! | register, rename | the nick bucket (create if absent), then the local hub; a rename is announced on the rename subject |
 //! | publish | the room's subject of the stream, with an acknowledgement; members (here too) get it from the room's feed |
-//! | join | the room's feed on this node (history, then live) |
+//! | join | the room's feed on this node (history, then live), then announced on the room's notice subject |
+//! | part, unregister | the local hub, then announced on the room's (each room's) notice subject |
 //! | direct | a request to the nick's subject |
 //! | who | a request every node answers |
 
@@ -22,6 +23,7 @@ use super::direct::Direct;
 use super::feeds::Feeds;
 use super::names::Names;
 use super::nicks::{ClaimError, Nicks};
+use super::notices::Notices;
 use super::who::{self, Nodes};
 use super::wire::RoomMessage;
 use crate::server::bus::{
@@ -50,6 +52,7 @@ pub struct NatsBus {
     pub(super) feeds: Feeds,
     pub(super) nodes: Arc<Nodes>,
     pub(super) next_message: AtomicU64,
+    pub(super) notices: Arc<Notices>,
 }
 
 /// `wanted`, then `wanted2`, `wanted3`, ... (shortened to stay a valid nick).
@@ -166,7 +169,12 @@ impl NatsBus {
             return Rename::Taken;
         };
         if key(&old) == key(new) {
-            return self.hub.rename(member, new);
+            let renamed = self.hub.rename(member, new);
+            if let Rename::Changed(old) = &renamed {
+                self.notices
+                    .renamed(old, new, &self.hub.room_sizes_of(member));
+            }
+            return renamed;
         }
         let revision = match self.nicks.claim(new).await {
             Ok(revision) => revision,
@@ -178,6 +186,8 @@ impl NatsBus {
         };
         match self.hub.rename(member, new) {
             Rename::Changed(old) => {
+                self.notices
+                    .renamed(&old, new, &self.hub.room_sizes_of(member));
                 self.nicks.hold(member, new, revision).await;
                 if let Err(e) = self.direct.listen(member, new).await {
                     tracing::warn!(error = %e, "cluster: cannot take direct messages for a new nick");
@@ -210,7 +220,9 @@ impl Bus for NatsBus {
     }
 
     fn unregister(&self, member: ClientId, reason: &str) {
-        self.hub.unregister(member, reason);
+        if let Some(departure) = self.hub.leave(member, reason) {
+            self.notices.departed(&departure, reason);
+        }
         self.direct.stop(member);
         let nicks = self.nicks.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -243,7 +255,34 @@ impl Bus for NatsBus {
     }
 
     fn join<'a>(&'a self, member: ClientId, room: &'a str) -> BusFuture<'a, Result<bool, Closed>> {
-        Box::pin(self.feeds.join(member, room))
+        Box::pin(async move {
+            let joined = self.feeds.join(member, room).await?;
+            if joined {
+                let room_key = key(room);
+                if let Some(nick) = self.hub.nick_of(member) {
+                    self.notices.joined(
+                        &nick,
+                        &self.hub.room_name(&room_key, room),
+                        self.hub.local_members(&room_key),
+                    );
+                }
+            }
+            Ok(joined)
+        })
+    }
+
+    fn part(&self, member: ClientId, room: &str) -> bool {
+        let nick = self.hub.nick_of(member);
+        let room_key = key(room);
+        let name = self.hub.room_name(&room_key, room);
+        if !self.hub.part(member, room) {
+            return false;
+        }
+        if let Some(nick) = nick {
+            self.notices
+                .parted(&nick, &name, self.hub.local_members(&room_key));
+        }
+        true
     }
 
     fn who<'a>(&'a self, room: &'a str) -> BusFuture<'a, Option<Roster>> {

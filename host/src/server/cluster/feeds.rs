@@ -14,6 +14,11 @@
 //! caught up with the last message that was stored when it started. A feed
 //! whose room has no member left on this node ends; a JOIN that reaches a
 //! feed as it ends is retried on a new one.
+//!
+//! The feed also follows the room's notice subject (joins, parts and
+//! disconnects on other nodes, see [`notices`]): it
+//! subscribes before it reads the stream, so every member it admits hears
+//! of every later move in the room, on any node.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +31,7 @@ use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
 use futures_util::StreamExt as _;
 use tokio::sync::{mpsc, oneshot};
 
+use super::notices;
 use super::wire::RoomMessage;
 use crate::server::bus::{key, ClientId, Closed, Fanout};
 use crate::server::event::Chat;
@@ -63,6 +69,10 @@ pub struct FeedContext {
     pub replay: usize,
     /// The room subject of a room.
     pub subject: Box<dyn Fn(&str) -> String + Send + Sync>,
+    /// The core-NATS connection (for the room's notices).
+    pub client: async_nats::Client,
+    /// The notice subject of a room.
+    pub notice_subject: Box<dyn Fn(&str) -> String + Send + Sync>,
 }
 
 /// The running feeds of this node.
@@ -191,12 +201,20 @@ async fn run(
     mut joins: mpsc::Receiver<JoinRequest>,
 ) {
     let subject = (cx.subject)(&room_key);
+    let notice_subject = (cx.notice_subject)(&room_key);
     let start = tokio::time::Instant::now();
-    let (caught_up_at, mut messages) = loop {
+    let (caught_up_at, mut messages, mut notices) = loop {
         let attempt = async {
+            // Notices first: a member admitted later hears of every move.
+            let notices = cx
+                .client
+                .subscribe(notice_subject.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            cx.client.flush().await.map_err(|e| e.to_string())?;
             let last = last_sequence(&cx, &subject).await?;
             let messages = subscribe(&cx, &subject, DeliverPolicy::All).await?;
-            Ok::<_, String>((last, messages))
+            Ok::<_, String>((last, messages, notices))
         }
         .await;
         match attempt {
@@ -223,8 +241,16 @@ async fn run(
     };
     let mut check = tokio::time::interval(CHECK_EVERY);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut notices_open = true;
     loop {
         tokio::select! {
+            notice = notices.next(), if notices_open => match notice {
+                Some(n) => notices::deliver(&cx.hub, &cx.node, &room_key, &n.payload),
+                None => {
+                    tracing::warn!(room = %room_key, "cluster: the room's notice subscription ended");
+                    notices_open = false;
+                }
+            },
             next = messages.next() => match next {
                 Some(Ok(msg)) => {
                     let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);

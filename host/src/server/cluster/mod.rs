@@ -12,6 +12,7 @@
 //! | [`nicks`] | the nick bucket: create if absent, renewed, given back |
 //! | [`feeds`] | one ordered consumer per room with local members: history, then live |
 //! | [`direct`] | direct messages: a request to the nick's subject |
+//! | [`notices`] | join, part and rename notices to the other nodes' members |
 //! | [`who`] | WHO across nodes; the live-node list |
 //! | [`bus`] | [`NatsBus`], the [`Bus`](super::bus::Bus) over all of them |
 //!
@@ -19,7 +20,8 @@
 //! (subjects `NAME.room.<hex room>`, at most `--retain` messages per
 //! subject, file storage), the key-value buckets `NAME-nicks` and
 //! `NAME-nodes` (one revision per key, `max_age` = `--cluster-nick-ttl`),
-//! and the core subjects `NAME.dm.<hex nick>` and `NAME.who`.
+//! and the core subjects `NAME.dm.<hex nick>`, `NAME.who`, `NAME.notice.<hex room>`
+//! and `NAME.renames`.
 //!
 //! Messages cross between nodes and NATS in plaintext (TLS on the links if
 //! configured), inside the operator's trust boundary, like the SQLite file
@@ -36,6 +38,7 @@ pub mod direct;
 pub mod feeds;
 pub mod names;
 pub mod nicks;
+pub mod notices;
 pub mod options;
 pub mod who;
 pub mod wire;
@@ -180,13 +183,20 @@ pub async fn start(
         .map_err(anyhow::Error::msg)
         .context("cluster: cannot answer WHO")?;
     let room_names = names.clone();
+    let notice_names = names.clone();
     let feeds = Feeds::new(FeedContext {
         stream,
         node: node.clone(),
         hub: hub.clone(),
         replay: settings.replay as usize,
         subject: Box::new(move |room| room_names.room(room)),
+        client: client.clone(),
+        notice_subject: Box::new(move |room| notice_names.notice(room)),
     });
+    notices::follow_renames(&client, &names, node.clone(), hub.clone())
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("cluster: cannot follow renames")?;
     let nicks = Nicks::new(nick_kv, &node);
     let bus = Arc::new(NatsBus {
         node: node.clone(),
@@ -199,6 +209,7 @@ pub async fn start(
         feeds,
         nodes,
         next_message: AtomicU64::new(0),
+        notices: notices::Notices::start(client.clone(), names.clone(), node.clone()),
     });
     tokio::spawn(renew(nicks, node_kv, node.clone(), hub.clone(), ttl));
     tokio::spawn(watch_connection(events, hub));

@@ -59,6 +59,17 @@ impl Names {
     pub fn nick_key(nick: &str) -> String {
         hex::encode(key(nick))
     }
+
+    /// The core-NATS subject of a room's join and part notices (the nodes
+    /// with members of the room listen).
+    pub fn notice(&self, room: &str) -> String {
+        format!("{}.notice.{}", self.prefix, hex::encode(key(room)))
+    }
+
+    /// The core-NATS subject of rename notices (every node listens).
+    pub fn renames(&self) -> String {
+        format!("{}.renames", self.prefix)
+    }
 }
 
 #[cfg(test)]
@@ -75,5 +86,18 @@ mod tests {
         let token = odd.strip_prefix("c1.room.").expect("prefix");
         assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{odd}");
         assert_eq!(Names::nick_key("ALICE"), Names::nick_key("alice"));
+    }
+
+    #[test]
+    fn a_rooms_notice_subject_is_one_hex_token_outside_the_streams_subjects() {
+        let n = Names::new("c1");
+        assert_eq!(n.notice("#Lobby"), "c1.notice.236c6f626279");
+        assert_eq!(n.notice("#lobby"), n.notice("#LOBBY"));
+        let odd = n.notice("#a.b*>");
+        let token = odd.strip_prefix("c1.notice.").expect("prefix");
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{odd}");
+        // Notices are core NATS: the rooms stream (c1.room.*) never stores them.
+        assert!(!n.notice("#x").starts_with("c1.room."));
+        assert!(!n.renames().starts_with("c1.room."));
     }
 }

@@ -5,9 +5,11 @@ use dhchat_core::message::error_code as code;
 use super::Context;
 use crate::server::bus::key;
 use crate::server::disconnect::Disconnect;
+use crate::server::event::Event;
 use crate::server::rooms::MAX_ROOMS_PER_CLIENT;
 
-/// Joins the sender to `room` (a member already: nothing happens).
+/// Joins the sender to `room` and tells it "you joined ROOM" after the
+/// room's history (a member already: nothing happens).
 ///
 /// # Errors
 /// [`Disconnect::HistoryGone`] if the bus has shut down.
@@ -26,6 +28,10 @@ pub async fn apply(cx: &Context<'_>, room: &str) -> Result<(), Disconnect> {
         .join(cx.member, room)
         .await
         .map_err(|_| Disconnect::HistoryGone)?;
+    if joined {
+        let name = cx.hub.room_name(&key(room), room);
+        cx.reply(Event::notice(&format!("you joined {name}")));
+    }
     tracing::debug!(client = cx.member, %room, joined, "join");
     Ok(())
 }
