@@ -212,6 +212,10 @@ pub enum AccountsCommand {
         /// The server's data directory.
         #[arg(long, value_name = "DIR", default_value = "dhchat-data")]
         data_dir: PathBuf,
+        /// With `--cluster URLS`: the accounts of that cluster (its NATS
+        /// bucket and stream) instead of a data directory's.
+        #[command(flatten)]
+        cluster: super::cluster::ClusterOptions,
     },
     /// Releases an account: anyone may take the nick again, and the direct
     /// messages waiting for it are deleted.
@@ -221,6 +225,10 @@ pub enum AccountsCommand {
         /// The server's data directory.
         #[arg(long, value_name = "DIR", default_value = "dhchat-data")]
         data_dir: PathBuf,
+        /// With `--cluster URLS`: release it in that cluster (every node)
+        /// instead of in a data directory.
+        #[command(flatten)]
+        cluster: super::cluster::ClusterOptions,
     },
 }
 

@@ -1,0 +1,291 @@
+//! Accounts and offline direct messages across the cluster (PROTOCOL.md
+//! section 5.1): the account bucket and the offline stream are shared, so an
+//! account made on one node is the same account on every node.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use dhchat_core::identity::IdentityKey;
+use dhchat_core::message::error_code as code;
+use dhchat_core::message::Message;
+
+use crate::account_support::{anon, chats_until_roster, expect_error_code, keyed, Line};
+use crate::common::{connect, TestClient, STEP};
+use crate::nats::NatsCluster;
+use crate::nodes::Nodes;
+
+/// The default `--cluster-name`'s nick bucket.
+const NICK_BUCKET: &str = "dhchat-nicks";
+
+fn key(seed: u8) -> IdentityKey {
+    IdentityKey::from_seed(&[seed; 32]).expect("seed")
+}
+
+/// Waits until no member of the cluster holds `nick` (a closed client's
+/// node gives its nick back in the background), reading the nick bucket.
+async fn wait_nick_free(urls: &str, nick: &str) {
+    let servers: Vec<async_nats::ServerAddr> = urls
+        .split(',')
+        .map(|u| u.parse().expect("NATS URL"))
+        .collect();
+    let client = async_nats::connect(servers).await.expect("connect to NATS");
+    let kv = async_nats::jetstream::new(client)
+        .get_key_value(NICK_BUCKET)
+        .await
+        .expect("the nick bucket");
+    let k = hex::encode(nick.to_ascii_lowercase());
+    let start = Instant::now();
+    while kv.get(&k).await.expect("read the nick bucket").is_some() {
+        assert!(start.elapsed() < STEP, "{nick} was never given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Closes `client` and waits until its nick is free across the cluster.
+async fn leave(mut client: TestClient, urls: &str) {
+    let nick = client.nick.clone();
+    client.send(&Message::Close { reason: "bye" }).await;
+    drop(client);
+    wait_nick_free(urls, &nick).await;
+}
+
+/// The direct messages (`@...`) among the chat lines before the next WHO
+/// answer, and the errors.
+async fn mail_and_errors(c: &mut TestClient) -> (Vec<Line>, Vec<u16>) {
+    c.send(&Message::Who { room: "#lobby" }).await;
+    let lines = chats_until_roster(c).await;
+    let mail = lines
+        .chats
+        .into_iter()
+        .filter(|l| l.room.starts_with('@'))
+        .collect();
+    (mail, lines.errors.into_iter().map(|(c, _)| c).collect())
+}
+
+/// Runs `dhchat-server accounts ARGS --cluster URLS`: success and output.
+async fn accounts_cmd(urls: &str, args: &[&str]) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhchat-server"));
+    cmd.arg("accounts").args(args).arg("--cluster").arg(urls);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run dhchat-server accounts");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Waits for the NOTICE that confirms a NICK.
+async fn renamed(c: &mut TestClient, nick: &str) {
+    let want = format!("you are now known as {nick}");
+    loop {
+        match c.recv().await.message() {
+            Message::Notice { text } if text == want => return,
+            Message::Error { code, text } => panic!("NICK {nick} refused: {code} {text}"),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_made_on_one_node_is_kept_for_its_key_on_every_node() {
+    let nats = NatsCluster::start();
+    let nodes = Nodes::new(&nats.urls());
+    let a = nodes.start(0);
+    let b = nodes.start(1);
+
+    let alice = keyed(&a, "alice", &key(1)).await;
+    assert_eq!(alice.nick, "alice");
+    leave(alice, nodes.urls()).await;
+
+    // The owner is offline and the nick held by nobody: still not given out
+    // on the other node, to an anonymous client or another key.
+    let hello = anon(&b, "Alice").await;
+    assert_ne!(
+        hello.nick.to_lowercase(),
+        "alice",
+        "an anonymous CLIENT_HELLO"
+    );
+    let second = keyed(&b, "ALICE", &key(2)).await;
+    assert_ne!(second.nick.to_lowercase(), "alice", "a second key");
+    let mut other = anon(&b, "other").await;
+    other.send(&Message::Nick { nick: "alice" }).await;
+    assert_eq!(expect_error_code(&mut other).await, code::NAME_IN_USE);
+    let mut second = second;
+    second.send(&Message::Nick { nick: "aLiCe" }).await;
+    assert_eq!(expect_error_code(&mut second).await, code::NAME_IN_USE);
+
+    // Its owner gets it on the other node, by CLIENT_HELLO and by NICK.
+    let back = keyed(&b, "Alice", &key(1)).await;
+    assert_eq!(back.nick, "Alice", "the owner, on another node");
+    leave(back, nodes.urls()).await;
+    let mut owner = keyed(&a, "elsewhere", &key(1)).await;
+    owner.send(&Message::Nick { nick: "alice" }).await;
+    renamed(&mut owner, "alice").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_message_sent_through_one_node_waits_and_is_delivered_once_on_another() {
+    let nats = NatsCluster::start();
+    let nodes = Nodes::new(&nats.urls());
+    let a = nodes.start(0);
+    let b = nodes.start(1);
+
+    let alice = keyed(&a, "alice", &key(1)).await;
+    leave(alice, nodes.urls()).await;
+    let mut bob = keyed(&b, "bob", &key(2)).await;
+    for text in ["one", "two", "three"] {
+        bob.say("@ALICE", text).await;
+    }
+    let (_, errors) = mail_and_errors(&mut bob).await;
+    assert!(errors.is_empty(), "stored without error: {errors:?}");
+
+    let mut alice = keyed(&a, "alice", &key(1)).await;
+    let (mail, errors) = mail_and_errors(&mut alice).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let got: Vec<(&str, &str, &str, bool, bool)> = mail
+        .iter()
+        .map(|l| {
+            (
+                l.from.as_str(),
+                l.room.as_str(),
+                l.text.as_str(),
+                l.history,
+                l.account,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("bob", "@alice", "one", true, true),
+            ("bob", "@alice", "two", true, true),
+            ("bob", "@alice", "three", true, true),
+        ],
+        "in order, as history, with the sender's account mark"
+    );
+
+    // Delivered once: not again on the next connect, on either node.
+    leave(alice, nodes.urls()).await;
+    let mut again = keyed(&a, "alice", &key(1)).await;
+    let (mail, _) = mail_and_errors(&mut again).await;
+    assert!(mail.is_empty(), "delivered twice: {mail:?}");
+    leave(again, nodes.urls()).await;
+    let mut there = keyed(&b, "alice", &key(1)).await;
+    let (mail, _) = mail_and_errors(&mut there).await;
+    assert!(mail.is_empty(), "delivered twice: {mail:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_bound_of_100_waiting_messages_holds_across_two_nodes() {
+    let nats = NatsCluster::start();
+    let nodes = Nodes::new(&nats.urls());
+    let a = nodes.start(0);
+    let b = nodes.start(1);
+
+    let alice = keyed(&a, "alice", &key(1)).await;
+    leave(alice, nodes.urls()).await;
+    let mut bob = anon(&a, "bob").await;
+    let mut carol = anon(&b, "carol").await;
+    for i in 0..60 {
+        bob.say("@alice", &format!("a{i}")).await;
+    }
+    let (_, errors) = mail_and_errors(&mut bob).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    for i in 0..40 {
+        carol.say("@alice", &format!("b{i}")).await;
+    }
+    let (_, errors) = mail_and_errors(&mut carol).await;
+    assert!(errors.is_empty(), "{errors:?}");
+
+    // Full: each sender is told, whichever node it is on.
+    bob.say("@alice", "one too many from a").await;
+    carol.say("@alice", "one too many from b").await;
+    let (_, errors) = mail_and_errors(&mut bob).await;
+    assert_eq!(errors, [code::RATE_LIMITED]);
+    let (_, errors) = mail_and_errors(&mut carol).await;
+    assert_eq!(errors, [code::RATE_LIMITED]);
+
+    let mut alice = keyed(&b, "alice", &key(1)).await;
+    let (mail, _) = mail_and_errors(&mut alice).await;
+    let texts: Vec<String> = mail.into_iter().map(|l| l.text).collect();
+    let want: Vec<String> = (0..60)
+        .map(|i| format!("a{i}"))
+        .chain((0..40).map(|i| format!("b{i}")))
+        .collect();
+    assert_eq!(texts, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_lists_and_releases_cluster_accounts_and_a_released_nick_is_free_on_every_node(
+) {
+    let nats = NatsCluster::start();
+    let nodes = Nodes::new(&nats.urls());
+    let a = nodes.start(0);
+    let b = nodes.start(1);
+
+    let alice = keyed(&a, "alice", &key(1)).await;
+    leave(alice, nodes.urls()).await;
+    let mut watcher = connect(&b, "watcher").await;
+    watcher.say("@alice", "for the old owner").await;
+    let (_, errors) = mail_and_errors(&mut watcher).await;
+    assert!(errors.is_empty(), "stored: {errors:?}");
+
+    let (ok, listed) = accounts_cmd(nodes.urls(), &["list"]).await;
+    assert!(ok, "{listed}");
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with("alice "))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(line.contains(&key(1).public_key().to_string()), "{line}");
+    assert!(line.contains("waiting=1"), "{line}");
+
+    let (ok, out) = accounts_cmd(nodes.urls(), &["release", "ALICE"]).await;
+    assert!(ok, "{out}");
+    let (ok, out) = accounts_cmd(nodes.urls(), &["release", "alice"]).await;
+    assert!(!ok, "releasing twice fails: {out}");
+    let (ok, listed) = accounts_cmd(nodes.urls(), &["list"]).await;
+    assert!(ok && listed.contains("no accounts"), "{listed}");
+
+    // Free on node a (CLIENT_HELLO), without the old owner's mail...
+    let mut taker = anon(&a, "alice").await;
+    assert_eq!(taker.nick, "alice", "released: anyone may take it");
+    let (mail, _) = mail_and_errors(&mut taker).await;
+    assert!(
+        mail.is_empty(),
+        "the old owner's mail went with it: {mail:?}"
+    );
+    taker.send(&Message::Nick { nick: "taker" }).await;
+    renamed(&mut taker, "taker").await;
+    wait_nick_free(nodes.urls(), "alice").await;
+    // ...and on node b (NICK, then CLIENT_HELLO).
+    watcher.send(&Message::Nick { nick: "alice" }).await;
+    renamed(&mut watcher, "alice").await;
+    leave(watcher, nodes.urls()).await;
+    let there = anon(&b, "alice").await;
+    assert_eq!(there.nick, "alice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_variant_offered_on_one_node_skips_an_account_made_on_another() {
+    let nats = NatsCluster::start();
+    let nodes = Nodes::new(&nats.urls());
+    let a = nodes.start(0);
+    let b = nodes.start(1);
+
+    // alice2 is an account made on node a (node b learns it from its watch
+    // of the bucket). While someone holds "alice", an anonymous "alice" on
+    // node b is offered the next variant that is no other key's account.
+    let alice2 = keyed(&a, "alice2", &key(3)).await;
+    assert_eq!(alice2.nick, "alice2");
+    leave(alice2, nodes.urls()).await;
+    let _alice = anon(&a, "alice").await;
+    let other = anon(&b, "alice").await;
+    assert_eq!(other.nick, "alice3");
+    // The account's owner, asking for "alice" too, is offered its own.
+    let owner = keyed(&b, "alice", &key(3)).await;
+    assert_eq!(owner.nick, "alice2");
+}
