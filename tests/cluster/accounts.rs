@@ -9,7 +9,7 @@ use dhchat_core::identity::IdentityKey;
 use dhchat_core::message::error_code as code;
 use dhchat_core::message::Message;
 
-use crate::account_support::{anon, chats_until_roster, expect_error_code, keyed, Line};
+use crate::account_support::{anon, chats_until_roster, expect_error_code, keyed, next_chat, Line};
 use crate::common::{connect, TestClient, STEP};
 use crate::nats::NatsCluster;
 use crate::nodes::Nodes;
@@ -288,4 +288,46 @@ async fn a_variant_offered_on_one_node_skips_an_account_made_on_another() {
     // The account's owner, asking for "alice" too, is offered its own.
     let owner = keyed(&b, "alice", &key(3)).await;
     assert_eq!(owner.nick, "alice2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bit_2_crosses_nodes_live_in_history_and_on_direct_messages() {
+    let nats = NatsCluster::start();
+    let nodes = Nodes::new(&nats.urls());
+    let a = nodes.start(0);
+    let b = nodes.start(1);
+
+    let mut bob = anon(&b, "bob").await;
+    let mut alice = keyed(&a, "alice", &key(1)).await;
+    alice.say("#lobby", "from the owner").await;
+    assert_eq!(
+        next_chat(&mut bob).await,
+        Line::live("alice", "#lobby", "from the owner", true)
+    );
+    alice.say("@bob", "direct").await;
+    assert_eq!(
+        next_chat(&mut bob).await,
+        Line::live("alice", "@bob", "direct", true)
+    );
+    bob.say("#lobby", "anonymous").await;
+    assert_eq!(
+        next_chat(&mut alice).await,
+        Line::live("bob", "#lobby", "anonymous", false)
+    );
+    bob.say("@alice", "back").await;
+    assert_eq!(
+        next_chat(&mut alice).await,
+        Line::live("bob", "@alice", "back", false)
+    );
+    let mut late = anon(&b, "late").await;
+    late.send(&Message::Who { room: "#lobby" }).await;
+    let history = chats_until_roster(&mut late).await.chats;
+    let marks: Vec<(&str, bool, bool)> = history
+        .iter()
+        .map(|l| (l.text.as_str(), l.history, l.account))
+        .collect();
+    assert_eq!(
+        marks,
+        [("from the owner", true, true), ("anonymous", true, false)]
+    );
 }
