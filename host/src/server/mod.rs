@@ -28,7 +28,7 @@
 //! | [`disconnect`] | why a session ended (log text, short reason) |
 //! | [`bus`] | the message-bus interface ([`bus::Bus`], [`bus::Fanout`]) |
 //! | [`local_bus`] | the first bus: SQLite history in front of the hub |
-//! | [`cluster`] | the cluster bus (`--cluster`): NATS JetStream |
+//! | [`cluster`] | the cluster bus (`--cluster`): NATS JetStream, and the cluster's account stores |
 //! | [`rooms`] | clients, nicks, rooms, fan-out to bounded queues |
 //! | [`queue_bytes`] | the byte budget of the send queues, per client and in all |
 //! | [`loglimit`] | lines per second of one kind of log line, with the count left out |
