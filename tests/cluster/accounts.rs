@@ -331,3 +331,90 @@ async fn bit_2_crosses_nodes_live_in_history_and_on_direct_messages() {
         [("from the owner", true, true), ("anonymous", true, false)]
     );
 }
+
+/// A JetStream context on the test's NATS cluster (to plant entries no node
+/// would write).
+async fn jetstream(urls: &str) -> async_nats::jetstream::Context {
+    let servers: Vec<async_nats::ServerAddr> = urls
+        .split(',')
+        .map(|u| u.parse().expect("NATS URL"))
+        .collect();
+    let client = async_nats::connect(servers).await.expect("connect to NATS");
+    async_nats::jetstream::new(client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_that_fail_their_checks_are_given_to_nobody_never_delivered_and_never_crash_a_node()
+{
+    let nats = NatsCluster::start();
+    let nodes = Nodes::new(&nats.urls());
+    let mut a = nodes.start(0);
+    let mut b = nodes.start(1);
+    let alice = keyed(&a, "alice", &key(1)).await;
+    leave(alice, nodes.urls()).await;
+    let bob = keyed(&b, "bob", &key(2)).await;
+    leave(bob, nodes.urls()).await;
+
+    let js = jetstream(nodes.urls()).await;
+    let accounts = js
+        .get_key_value("dhchat-accounts")
+        .await
+        .expect("the account bucket");
+    accounts
+        .put(hex::encode("alice"), "{not an account".into())
+        .await
+        .expect("plant a bad account entry");
+    let bad_mail = [
+        &b"\xff\xfe"[..],
+        br#"{"time_ms":1,"from":"x y","room":"@bob","text":"bad sender"}"#,
+        br#"{"time_ms":1,"from":"eve","room":"@bob","text":"bell\u0007"}"#,
+    ];
+    for payload in bad_mail {
+        js.publish(
+            format!("dhchat.offline.{}", hex::encode("bob")),
+            payload.to_vec().into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+    }
+    let mut watcher = anon(&a, "watcher").await;
+    watcher.say("@bob", "real").await;
+    let (_, errors) = mail_and_errors(&mut watcher).await;
+    assert!(errors.is_empty(), "{errors:?}");
+
+    // Nobody can prove the bad entry: its nick goes to nobody, not even the
+    // key that once owned it, and other nicks are still served.
+    let hello = anon(&b, "alice").await;
+    assert_ne!(hello.nick, "alice");
+    let former = keyed(&a, "alice", &key(1)).await;
+    assert_ne!(former.nick, "alice");
+    let mut other = anon(&b, "other").await;
+    other.send(&Message::Nick { nick: "alice" }).await;
+    assert_eq!(expect_error_code(&mut other).await, code::INTERNAL);
+
+    // The bad messages are never delivered; the good one once.
+    let mut bob = keyed(&a, "bob", &key(2)).await;
+    let (mail, _) = mail_and_errors(&mut bob).await;
+    let texts: Vec<&str> = mail.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts, ["real"]);
+    leave(bob, nodes.urls()).await;
+    let mut bob = keyed(&b, "bob", &key(2)).await;
+    let (mail, _) = mail_and_errors(&mut bob).await;
+    assert!(mail.is_empty(), "{mail:?}");
+
+    // The operator sees the bad entry and releases it.
+    let (ok, listed) = accounts_cmd(nodes.urls(), &["list"]).await;
+    assert!(ok, "{listed}");
+    assert!(
+        listed.lines().any(|l| l.starts_with("alice not-valid")),
+        "{listed}"
+    );
+    let (ok, out) = accounts_cmd(nodes.urls(), &["release", "alice"]).await;
+    assert!(ok, "{out}");
+    drop((hello, former));
+    let taker = anon(&b, "alice").await;
+    assert_eq!(taker.nick, "alice");
+    assert!(a.is_running() && b.is_running(), "no node died");
+}

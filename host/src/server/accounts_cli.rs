@@ -88,17 +88,23 @@ async fn run_cluster(
     })?;
     match cmd {
         AccountsCommand::List { .. } => {
-            let accounts = store.list().await?;
-            if accounts.is_empty() {
+            let entries = store.entries().await?;
+            if entries.is_empty() {
                 writeln!(out, "no accounts")?;
             }
-            for a in accounts {
-                let waiting = store.waiting_count(&a.nick).await?;
-                writeln!(
-                    out,
-                    "{} {} created_ms={} waiting={waiting}",
-                    a.nick, a.key, a.created_ms
-                )?;
+            for (nick, entry) in entries {
+                match entry {
+                    Ok(a) => {
+                        let waiting = store.waiting_count(&a.nick).await?;
+                        writeln!(
+                            out,
+                            "{} {} created_ms={} waiting={waiting}",
+                            a.nick, a.key, a.created_ms
+                        )?;
+                    }
+                    // Given to nobody until released.
+                    Err(why) => writeln!(out, "{nick} not-valid ({why}): release it")?,
+                }
             }
             Ok(())
         }

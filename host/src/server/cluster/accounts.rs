@@ -44,6 +44,18 @@ use crate::server::event::now_ms;
 /// ended (NATS gone for good, the bucket deleted).
 const REWATCH_DELAY: Duration = Duration::from_secs(1);
 
+/// What the bucket holds for a nick.
+enum Entry {
+    /// No account (never one, or released).
+    None,
+    /// An account, at its revision.
+    Account(Account, u64),
+    /// An entry that fails its checks (why, revision): nobody owns it
+    /// provably, so its nick is given to nobody until the operator
+    /// releases it.
+    NotValid(&'static str, u64),
+}
+
 /// An account as kept in the bucket (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRecord {
@@ -109,8 +121,9 @@ pub struct ClusterAccounts {
     raw: stream::Stream,
     names: Names,
     offline: Arc<ClusterOffline>,
-    /// This node's copy of the bucket: lowercase nick to owner.
-    known: Mutex<BTreeMap<String, PublicKey>>,
+    /// This node's copy of the bucket: lowercase nick to owner (`None`: an
+    /// entry that is not valid, whose nick nobody is given).
+    known: Mutex<BTreeMap<String, Option<PublicKey>>>,
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -162,7 +175,7 @@ impl ClusterAccounts {
         ClusterAccounts::new(js, kv, names.clone(), offline).await
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, PublicKey>> {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Option<PublicKey>>> {
         match self.known.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -217,8 +230,9 @@ impl ClusterAccounts {
                 }
             }
         });
-        ready_rx
+        tokio::time::timeout(super::STARTUP_DEADLINE, ready_rx)
             .await
+            .map_err(|_| anyhow::anyhow!("the watch of the account bucket did not catch up"))?
             .context("the watch of the account bucket ended before it read the bucket")
     }
 
@@ -245,11 +259,14 @@ impl ClusterAccounts {
             match entry.operation {
                 Operation::Put => match AccountRecord::decode(&entry.key, &entry.value) {
                     Ok(account) => {
-                        self.lock().insert(nick_key, account.key);
+                        self.lock().insert(nick_key, Some(account.key));
                     }
                     Err(why) => {
-                        tracing::warn!(why, "cluster: ignored an account entry that is not valid");
-                        self.lock().remove(&nick_key);
+                        tracing::warn!(
+                            why,
+                            "cluster: an account entry is not valid; its nick is given to nobody"
+                        );
+                        self.lock().insert(nick_key, None);
                     }
                 },
                 Operation::Delete | Operation::Purge => {
@@ -264,15 +281,17 @@ impl ClusterAccounts {
         }
     }
 
-    /// The account `nick` and its revision, read at the leader.
-    async fn read(&self, nick: &str) -> Result<Option<(Account, u64)>, StoreError> {
+    /// The entry of `nick`, read at the leader.
+    async fn read_entry(&self, nick: &str) -> Result<Entry, StoreError> {
         let message = match self
             .raw
             .get_last_raw_message_by_subject(&self.names.account_subject(nick))
             .await
         {
             Ok(m) => m,
-            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {
+                return Ok(Entry::None)
+            }
             Err(e) => return Err(err("reading an account", e)),
         };
         let deleted = message
@@ -280,15 +299,29 @@ impl ClusterAccounts {
             .get("KV-Operation")
             .is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"));
         if deleted {
-            return Ok(None);
+            return Ok(Entry::None);
         }
-        let account =
-            AccountRecord::decode(&Names::nick_key(nick), &message.payload).map_err(|why| {
-                StoreError(format!(
-                    "account {nick}: the stored entry is not valid ({why})"
-                ))
-            })?;
-        Ok(Some((account, message.sequence)))
+        Ok(
+            match AccountRecord::decode(&Names::nick_key(nick), &message.payload) {
+                Ok(account) => Entry::Account(account, message.sequence),
+                Err(why) => Entry::NotValid(why, message.sequence),
+            },
+        )
+    }
+
+    /// The account `nick` and its revision, read at the leader.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the bucket cannot be read or the entry is not
+    /// valid (nobody can be shown to own it).
+    async fn read(&self, nick: &str) -> Result<Option<(Account, u64)>, StoreError> {
+        match self.read_entry(nick).await? {
+            Entry::None => Ok(None),
+            Entry::Account(account, revision) => Ok(Some((account, revision))),
+            Entry::NotValid(why, _) => Err(StoreError(format!(
+                "account {nick}: the stored entry is not valid ({why})"
+            ))),
+        }
     }
 
     async fn claim_inner(&self, nick: &str, owner: PublicKey) -> Result<Claim, StoreError> {
@@ -305,7 +338,7 @@ impl ClusterAccounts {
         for _ in 0..3 {
             match self.kv.create(Names::nick_key(nick), value.clone()).await {
                 Ok(_) => {
-                    self.lock().insert(key(nick), owner);
+                    self.lock().insert(key(nick), Some(owner));
                     return Ok(Claim::Created);
                 }
                 Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
@@ -334,52 +367,84 @@ impl ClusterAccounts {
             .lock()
             .range(start.clone()..)
             .take_while(|(k, _)| k.starts_with(&start))
-            .filter(|(_, k)| Some(**k) != owner)
+            .filter(|(_, k)| k.is_none() || **k != owner)
             .map(|(n, _)| n.clone())
             .collect();
         // The nick asked for (or its first characters) itself is read at the
         // leader: an account created on another node just now is not given
         // out because this node's copy lags.
         if is_valid_nick(prefix) {
-            if let Some((account, _)) = self.read(prefix).await? {
-                if Some(account.key) != owner && !others.contains(&start) {
-                    others.push(start);
-                }
+            let other = match self.read_entry(prefix).await? {
+                Entry::None => false,
+                Entry::Account(account, _) => Some(account.key) != owner,
+                // Nobody can prove an entry that is not valid: given to
+                // nobody, and the other variants still offered.
+                Entry::NotValid(..) => true,
+            };
+            if other && !others.contains(&start) {
+                others.push(start);
             }
         }
         Ok(others)
     }
 
-    async fn list_inner(&self) -> Result<Vec<Account>, StoreError> {
+    /// Every entry of the bucket, by nick: the account, or why the entry
+    /// is not valid (a nick for a key that is a hex nick, else the key).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the bucket cannot be read.
+    pub async fn entries(
+        &self,
+    ) -> Result<Vec<(String, Result<Account, &'static str>)>, StoreError> {
         let mut keys = match self.kv.keys().await {
             Ok(keys) => keys,
             Err(e) => return Err(err("listing the accounts", e)),
         };
-        let mut nicks = Vec::new();
+        let mut found = Vec::new();
         while let Some(k) = keys.next().await {
             let k = k.map_err(|e| err("listing the accounts", e))?;
             let nick = hex::decode(&k)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .filter(|n| is_valid_nick(n))
-                .ok_or_else(|| StoreError(format!("account key {k} is not a hex nick")))?;
-            nicks.push(nick);
+                .filter(|n| is_valid_nick(n));
+            found.push((k, nick));
         }
-        nicks.sort();
-        let mut accounts = Vec::new();
-        for nick in nicks {
-            if let Some((account, _)) = self.read(&nick).await? {
-                accounts.push(account);
+        found.sort();
+        let mut entries = Vec::new();
+        for (k, nick) in found {
+            let Some(nick) = nick else {
+                entries.push((k, Err("the key is not a hex nick")));
+                continue;
+            };
+            match self.read_entry(&nick).await? {
+                Entry::None => {}
+                Entry::Account(account, _) => entries.push((nick, Ok(account))),
+                Entry::NotValid(why, _) => entries.push((nick, Err(why))),
             }
         }
-        Ok(accounts)
+        Ok(entries)
+    }
+
+    async fn list_inner(&self) -> Result<Vec<Account>, StoreError> {
+        let entries = self.entries().await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(nick, entry)| match entry {
+                Ok(account) => Some(account),
+                Err(why) => {
+                    tracing::warn!(%nick, why, "cluster: an account entry is not valid (release it)");
+                    None
+                }
+            })
+            .collect())
     }
 
     async fn release_inner(&self, nick: &str) -> Result<bool, StoreError> {
         let mut released = false;
         for _ in 0..3 {
-            let Some((_, revision)) = self.read(nick).await? else {
-                break;
+            let revision = match self.read_entry(nick).await? {
+                Entry::None => break,
+                Entry::Account(_, revision) | Entry::NotValid(_, revision) => revision,
             };
             match self
                 .kv
