@@ -35,14 +35,16 @@ use super::DB_FILE;
 /// not an account.
 pub fn run(cmd: &AccountsCommand, out: &mut dyn Write) -> anyhow::Result<()> {
     let cluster = match cmd {
-        AccountsCommand::List { cluster, .. } | AccountsCommand::Release { cluster, .. } => cluster,
+        AccountsCommand::List { cluster, .. } | AccountsCommand::Release { cluster, .. } => {
+            cluster.options()
+        }
     };
     if cluster.enabled() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start the runtime")?;
-        return runtime.block_on(run_cluster(cmd, cluster, out));
+        return runtime.block_on(run_cluster(cmd, &cluster, out));
     }
     match cmd {
         AccountsCommand::List { data_dir, .. } => {
