@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use super::names::Names;
 use super::offline::ClusterOffline;
+use super::patiently;
 use crate::server::accounts::{Account, Accounts, Claim, StoreError, StoreFuture};
 use crate::server::bus::key;
 use crate::server::event::now_ms;
@@ -283,16 +284,18 @@ impl ClusterAccounts {
 
     /// The entry of `nick`, read at the leader.
     async fn read_entry(&self, nick: &str) -> Result<Entry, StoreError> {
-        let message = match self
-            .raw
-            .get_last_raw_message_by_subject(&self.names.account_subject(nick))
-            .await
-        {
-            Ok(m) => m,
-            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {
-                return Ok(Entry::None)
+        let subject = self.names.account_subject(nick);
+        let found = patiently("reading an account", || async {
+            match self.raw.get_last_raw_message_by_subject(&subject).await {
+                Ok(m) => Ok(Some(m)),
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+                Err(e) => Err(e),
             }
-            Err(e) => return Err(err("reading an account", e)),
+        })
+        .await
+        .map_err(|e| err("reading an account", e))?;
+        let Some(message) = found else {
+            return Ok(Entry::None);
         };
         let deleted = message
             .headers
@@ -336,13 +339,18 @@ impl ClusterAccounts {
         // A release between the create and the read below frees the key
         // again: a few rounds settle it.
         for _ in 0..3 {
-            match self.kv.create(Names::nick_key(nick), value.clone()).await {
-                Ok(_) => {
-                    self.lock().insert(key(nick), Some(owner));
-                    return Ok(Claim::Created);
+            let created = patiently("creating an account", || async {
+                match self.kv.create(Names::nick_key(nick), value.clone()).await {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Ok(false),
+                    Err(e) => Err(e),
                 }
-                Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
-                Err(e) => return Err(err("creating an account", e)),
+            })
+            .await
+            .map_err(|e| err("creating an account", e))?;
+            if created {
+                self.lock().insert(key(nick), Some(owner));
+                return Ok(Claim::Created);
             }
             if let Some((account, _)) = self.read(nick).await? {
                 return Ok(if account.key == owner {

@@ -117,6 +117,33 @@ pub struct Started {
     pub accounts: Option<AccountService>,
 }
 
+/// How long a request of the account stores is retried while JetStream is
+/// not ready to answer it (a bucket or stream just created, a leader being
+/// elected, NATS moving to another server).
+pub const STORE_RETRY: Duration = Duration::from_secs(3);
+
+/// Runs `f` until it succeeds or [`STORE_RETRY`] passes (then its last
+/// error). `f` answers the expected outcomes (not found, already exists) as
+/// `Ok`; only failures are retried.
+async fn patiently<T, E, F, Fut>(what: &str, mut f: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if start.elapsed() < STORE_RETRY => {
+                tracing::debug!(error = %e, "cluster: {what} failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Connects to NATS, sets up the stream and buckets (and, if `offline_max`
 /// is given, the account bucket and the offline stream with that bound per
 /// account), and starts this node's background tasks.

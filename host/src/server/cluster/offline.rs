@@ -24,6 +24,7 @@ use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
 use super::names::Names;
+use super::patiently;
 use crate::server::accounts::{StoreError, StoreFuture};
 use crate::server::event::Chat;
 use crate::server::offline::{Offline, Stored, Waiting};
@@ -274,14 +275,21 @@ impl ClusterOffline {
         let mut waiting = Vec::new();
         let mut next = 1u64;
         for _ in 0..self.max.max(1) {
-            let message = match self
-                .stream
-                .get_first_raw_message_by_subject(&subject, next)
-                .await
-            {
-                Ok(m) => m,
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => break,
-                Err(e) => return Err(err("reading the waiting direct messages", e)),
+            let found = patiently("reading the waiting direct messages", || async {
+                match self
+                    .stream
+                    .get_first_raw_message_by_subject(&subject, next)
+                    .await
+                {
+                    Ok(m) => Ok(Some(m)),
+                    Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .map_err(|e| err("reading the waiting direct messages", e))?;
+            let Some(message) = found else {
+                break;
             };
             let seq = message.sequence;
             if seq < next {
@@ -313,13 +321,16 @@ impl ClusterOffline {
     }
 
     async fn delivered_inner(&self, account: &str, seq: u64) -> Result<(), StoreError> {
-        self.stream
-            .purge()
-            .filter(self.names.offline(account))
-            .sequence(seq.saturating_add(1))
-            .await
-            .map(|_| ())
-            .map_err(|e| err("deleting delivered direct messages", e))
+        patiently("deleting delivered direct messages", || async {
+            self.stream
+                .purge()
+                .filter(self.names.offline(account))
+                .sequence(seq.saturating_add(1))
+                .await
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| err("deleting delivered direct messages", e))
     }
 
     /// Deletes every message waiting for `account` (its account was
@@ -328,12 +339,15 @@ impl ClusterOffline {
     /// # Errors
     /// [`StoreError`] if JetStream refused the purge.
     pub async fn drop_all(&self, account: &str) -> Result<(), StoreError> {
-        self.stream
-            .purge()
-            .filter(self.names.offline(account))
-            .await
-            .map(|_| ())
-            .map_err(|e| err("deleting a released account's direct messages", e))
+        patiently("deleting a released account's direct messages", || async {
+            self.stream
+                .purge()
+                .filter(self.names.offline(account))
+                .await
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| err("deleting a released account's direct messages", e))
     }
 
     /// The number of messages waiting for `account`.
