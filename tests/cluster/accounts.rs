@@ -274,14 +274,19 @@ async fn a_variant_offered_on_one_node_skips_an_account_made_on_another() {
     let nats = NatsCluster::start();
     let nodes = Nodes::new(&nats.urls());
     let a = nodes.start(0);
-    let b = nodes.start(1);
 
-    // alice2 is an account made on node a (node b learns it from its watch
-    // of the bucket). While someone holds "alice", an anonymous "alice" on
-    // node b is offered the next variant that is no other key's account.
+    // alice2 is an account made on node a, and bob one released again;
+    // node b, started after, loads the bucket before it admits anyone.
+    // While someone holds "alice", an anonymous "alice" on node b is offered
+    // the next variant that is no other key's account.
     let alice2 = keyed(&a, "alice2", &key(3)).await;
     assert_eq!(alice2.nick, "alice2");
     leave(alice2, nodes.urls()).await;
+    let bob = keyed(&a, "bob", &key(4)).await;
+    leave(bob, nodes.urls()).await;
+    let (ok, out) = accounts_cmd(nodes.urls(), &["release", "bob"]).await;
+    assert!(ok, "{out}");
+    let b = nodes.start(1);
     let _alice = anon(&a, "alice").await;
     let other = anon(&b, "alice").await;
     assert_eq!(other.nick, "alice3");

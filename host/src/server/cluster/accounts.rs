@@ -57,6 +57,9 @@ enum Entry {
     NotValid(&'static str, u64),
 }
 
+/// Every key of the bucket, for a watch (from each key's last entry on).
+const ALL_KEYS: &str = ">";
+
 /// An account as kept in the bucket (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRecord {
@@ -194,7 +197,7 @@ impl ClusterAccounts {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let watch = self
             .kv
-            .watch_all()
+            .watch_with_history(ALL_KEYS)
             .await
             .context("watching the account bucket")?;
         // The entries (values and delete markers) when the store was made:
@@ -202,7 +205,7 @@ impl ClusterAccounts {
         // it delivered the last of them.
         let entries = self.raw.cached_info().state.messages;
         let me = self.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut ready = Some(ready_tx);
             if entries == 0 {
                 if let Some(tx) = ready.take() {
@@ -218,7 +221,7 @@ impl ClusterAccounts {
                     );
                 }
                 tokio::time::sleep(REWATCH_DELAY).await;
-                match me.kv.watch_all().await {
+                match me.kv.watch_with_history(ALL_KEYS).await {
                     Ok(w) => {
                         // Deletes missed while no watch ran are not replayed:
                         // start the copy again from the bucket's entries.
@@ -231,10 +234,16 @@ impl ClusterAccounts {
                 }
             }
         });
-        tokio::time::timeout(super::STARTUP_DEADLINE, ready_rx)
+        let loaded = tokio::time::timeout(super::STARTUP_DEADLINE, ready_rx)
             .await
-            .map_err(|_| anyhow::anyhow!("the watch of the account bucket did not catch up"))?
-            .context("the watch of the account bucket ended before it read the bucket")
+            .map_err(|_| anyhow::anyhow!("the watch of the account bucket did not catch up"))
+            .and_then(|r| {
+                r.context("the watch of the account bucket ended before it read the bucket")
+            });
+        if loaded.is_err() {
+            task.abort();
+        }
+        loaded
     }
 
     async fn apply_watch(

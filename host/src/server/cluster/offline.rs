@@ -9,6 +9,10 @@
 //! sender is told ([`Stored::Full`]). A message's sequence in the stream is
 //! its [`Waiting::seq`]; delivering purges the subject up to it.
 //!
+//! The stream's bound is the one every node enforces: each node sets it to
+//! its own `--offline-max` when it starts (the last one started wins), so
+//! the nodes of a cluster should be given the same value.
+//!
 //! Reads go to the stream's leader (not to a replica that may lag), so a
 //! message acknowledged on one node is seen by the next read on any node.
 
