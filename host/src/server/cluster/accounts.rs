@@ -25,9 +25,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use async_nats::jetstream;
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation};
 use async_nats::jetstream::stream::{self, LastRawMessageErrorKind};
-use async_nats::jetstream::{self};
 use bytes::Bytes;
 use dhchat_core::identity::PublicKey;
 use dhchat_core::names::is_valid_nick;
