@@ -18,6 +18,12 @@ mod nats;
 #[allow(dead_code)]
 mod nodes;
 
+#[path = "accounts/support.rs"]
+#[allow(dead_code)]
+mod account_support;
+
+#[path = "cluster/accounts.rs"]
+mod accounts;
 #[path = "cluster/bench.rs"]
 mod bench;
 #[path = "cluster/chat.rs"]

@@ -93,6 +93,59 @@ impl Node {
     }
 }
 
+/// Times a cluster is started again on new ports when a server could not
+/// bind its own.
+const PORT_TRIES: usize = 5;
+
+/// Clusters configured by this process so far (for unique cluster names).
+static CONFIGURED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Writes the configurations of three routed servers on fresh loopback
+/// ports, their stores and logs under `dir`. Each cluster has its own name,
+/// so a route that reaches another test's cluster (its port was reused) is
+/// refused instead of joining the two.
+fn configure(dir: &Path) -> Vec<Node> {
+    std::fs::create_dir_all(dir).expect("nats dir");
+    let name = format!(
+        "dhtest-{}-{}",
+        std::process::id(),
+        CONFIGURED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let ports: Vec<(u16, u16, u16)> = (0..3)
+        .map(|_| (free_port(), free_port(), free_port()))
+        .collect();
+    let mut nodes = Vec::new();
+    for (i, (client, route, http)) in ports.iter().enumerate() {
+        let routes: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, (_, r, _))| format!("nats-route://127.0.0.1:{r}"))
+            .collect();
+        let store = dir.join(format!("n{i}"));
+        let config = dir.join(format!("n{i}.conf"));
+        std::fs::write(
+            &config,
+            format!(
+                "server_name: n{i}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{http}\n\
+                 jetstream {{ store_dir: \"{}\", max_memory_store: 256MB, max_file_store: 1GB }}\n\
+                 cluster {{ name: {name}, listen: 127.0.0.1:{route}, routes: [{}] }}\n",
+                store.display(),
+                routes.join(", ")
+            ),
+        )
+        .expect("write nats config");
+        nodes.push(Node {
+            config,
+            client_port: *client,
+            http_port: *http,
+            log: dir.join(format!("n{i}.log")),
+            child: None,
+        });
+    }
+    nodes
+}
+
 /// Three routed `nats-server` processes with JetStream.
 pub struct NatsCluster {
     nodes: Vec<Node>,
@@ -100,47 +153,55 @@ pub struct NatsCluster {
 }
 
 impl NatsCluster {
-    /// Starts three servers and waits until all are healthy.
+    /// Starts three servers and waits until all are healthy. Ports are
+    /// picked free but may be taken again before a server binds them
+    /// (other tests' connections use the same range): a server that exits
+    /// at start is retried with the whole cluster on new ports.
     pub fn start() -> NatsCluster {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ports: Vec<(u16, u16, u16)> = (0..3)
-            .map(|_| (free_port(), free_port(), free_port()))
-            .collect();
-        let mut nodes = Vec::new();
-        for (i, (client, route, http)) in ports.iter().enumerate() {
-            let routes: Vec<String> = ports
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, (_, r, _))| format!("nats-route://127.0.0.1:{r}"))
-                .collect();
-            let store = dir.path().join(format!("n{i}"));
-            let config = dir.path().join(format!("n{i}.conf"));
-            std::fs::write(
-                &config,
-                format!(
-                    "server_name: n{i}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{http}\n\
-                     jetstream {{ store_dir: \"{}\", max_memory_store: 256MB, max_file_store: 1GB }}\n\
-                     cluster {{ name: dhtest, listen: 127.0.0.1:{route}, routes: [{}] }}\n",
-                    store.display(),
-                    routes.join(", ")
-                ),
-            )
-            .expect("write nats config");
-            nodes.push(Node {
-                config,
-                client_port: *client,
-                http_port: *http,
-                log: dir.path().join(format!("n{i}.log")),
-                child: None,
-            });
+        let mut cluster = NatsCluster {
+            nodes: Vec::new(),
+            _dir: tempfile::tempdir().expect("tempdir"),
+        };
+        for attempt in 0..PORT_TRIES {
+            cluster.nodes = configure(&cluster._dir.path().join(format!("try{attempt}")));
+            for node in &mut cluster.nodes {
+                node.spawn();
+            }
+            if cluster.wait_started() {
+                return cluster;
+            }
+            for node in &mut cluster.nodes {
+                node.kill();
+            }
         }
-        let mut cluster = NatsCluster { nodes, _dir: dir };
-        for node in &mut cluster.nodes {
-            node.spawn();
+        panic!(
+            "no NATS cluster could be started in {PORT_TRIES} tries; logs:\n{}",
+            cluster.logs()
+        );
+    }
+
+    /// Waits until every server is healthy (true) or one of them exited
+    /// (false: a port was taken).
+    fn wait_started(&mut self) -> bool {
+        let start = Instant::now();
+        loop {
+            for node in &mut self.nodes {
+                if let Some(child) = node.child.as_mut() {
+                    if matches!(child.try_wait(), Ok(Some(_))) {
+                        return false;
+                    }
+                }
+            }
+            if self.nodes.iter().all(Node::healthy) {
+                return true;
+            }
+            assert!(
+                start.elapsed() < READY_TIMEOUT,
+                "the NATS cluster did not become healthy; logs:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
-        cluster.wait_ready();
-        cluster
     }
 
     /// The client URLs, comma-separated (the `--cluster` argument).

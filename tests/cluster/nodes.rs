@@ -30,9 +30,14 @@ impl Nodes {
         self.dir.path().join(format!("node{i}"))
     }
 
-    /// Starts node `i` at the default settings, accounts off (they are not
-    /// shared across nodes yet; the server refuses cluster mode with them on).
-    /// The first start of node 0 creates the key, which the others copy.
+    /// The NATS URLs the nodes join (the `--cluster` argument).
+    pub fn urls(&self) -> &str {
+        &self.urls
+    }
+
+    /// Starts node `i` at the default settings (accounts on, in the
+    /// cluster's bucket and stream). The first start of node 0 creates the
+    /// key, which the others copy.
     pub fn start(&self, i: usize) -> TestServer {
         let dir = self.data_dir(i);
         if i > 0 && !dir.join("server.key").exists() {
@@ -41,7 +46,7 @@ impl Nodes {
             assert!(key.exists(), "start node 0 first: it makes server.key");
             std::fs::copy(key, dir.join("server.key")).expect("copy server.key");
         }
-        TestServer::start_in(&dir, &args(&["--cluster", &self.urls, "--no-accounts"]))
+        TestServer::start_in(&dir, &args(&["--cluster", &self.urls]))
     }
 }
 

@@ -228,6 +228,9 @@ pub enum AccountsCommand {
         /// The server's data directory.
         #[arg(long, value_name = "DIR", default_value = "dhchat-data")]
         data_dir: PathBuf,
+        /// The cluster, instead of a data directory.
+        #[command(flatten)]
+        cluster: ClusterTarget,
     },
     /// Releases an account: anyone may take the nick again, and the direct
     /// messages waiting for it are deleted.
@@ -237,7 +240,75 @@ pub enum AccountsCommand {
         /// The server's data directory.
         #[arg(long, value_name = "DIR", default_value = "dhchat-data")]
         data_dir: PathBuf,
+        /// The cluster, instead of a data directory.
+        #[command(flatten)]
+        cluster: ClusterTarget,
     },
+}
+
+/// The cluster an accounts command acts on: the nodes' NATS servers, cluster
+/// name and credentials options (see [`ClusterOptions`](super::cluster::ClusterOptions)).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterTarget {
+    /// Act on the accounts of the cluster whose NATS servers are at URLS
+    /// (as given to its nodes' --cluster) instead of a data directory's.
+    #[arg(long = "cluster", value_name = "URLS", value_delimiter = ',')]
+    pub urls: Vec<String>,
+
+    /// The nodes' --cluster-name.
+    #[arg(long, value_name = "NAME", default_value = "dhchat", value_parser = super::cluster::options::parse_name)]
+    pub cluster_name: String,
+
+    /// NATS credentials file (JWT and NKey seed, `.creds`).
+    #[arg(long, value_name = "FILE")]
+    pub cluster_creds: Option<PathBuf>,
+
+    /// NATS user name; the password is read from DHCHAT_CLUSTER_PASSWORD.
+    /// (A token, without a user, is read from DHCHAT_CLUSTER_TOKEN.)
+    #[arg(long, value_name = "USER")]
+    pub cluster_user: Option<String>,
+
+    /// File holding the NKey seed (`SU...`) to authenticate to NATS with.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_nkey: Option<PathBuf>,
+
+    /// Require TLS on the links to NATS.
+    #[arg(long)]
+    pub cluster_tls: bool,
+
+    /// PEM file of the certificate authorities that sign the NATS servers'
+    /// certificates (implies TLS).
+    #[arg(long, value_name = "FILE")]
+    pub cluster_tls_ca: Option<PathBuf>,
+
+    /// PEM client certificate for NATS (mutual TLS; with --cluster-tls-key).
+    #[arg(long, value_name = "FILE", requires = "cluster_tls_key")]
+    pub cluster_tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --cluster-tls-cert.
+    #[arg(long, value_name = "FILE", requires = "cluster_tls_cert")]
+    pub cluster_tls_key: Option<PathBuf>,
+}
+
+impl ClusterTarget {
+    /// The connection options these flags describe (the node-only settings,
+    /// replicas and nick TTL, at their defaults: an accounts command uses
+    /// neither).
+    pub fn options(&self) -> super::cluster::ClusterOptions {
+        super::cluster::ClusterOptions {
+            urls: self.urls.clone(),
+            cluster_name: self.cluster_name.clone(),
+            cluster_replicas: None,
+            cluster_nick_ttl: 15,
+            cluster_creds: self.cluster_creds.clone(),
+            cluster_user: self.cluster_user.clone(),
+            cluster_nkey: self.cluster_nkey.clone(),
+            cluster_tls: self.cluster_tls,
+            cluster_tls_ca: self.cluster_tls_ca.clone(),
+            cluster_tls_cert: self.cluster_tls_cert.clone(),
+            cluster_tls_key: self.cluster_tls_key.clone(),
+        }
+    }
 }
 
 fn parse_group(s: &str) -> Result<Group, String> {

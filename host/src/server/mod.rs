@@ -28,7 +28,7 @@
 //! | [`disconnect`] | why a session ended (log text, short reason) |
 //! | [`bus`] | the message-bus interface ([`bus::Bus`], [`bus::Fanout`]) |
 //! | [`local_bus`] | the first bus: SQLite history in front of the hub |
-//! | [`cluster`] | the cluster bus (`--cluster`): NATS JetStream |
+//! | [`cluster`] | the cluster bus (`--cluster`): NATS JetStream, and the cluster's account stores |
 //! | [`rooms`] | clients, nicks, rooms, fan-out to bounded queues |
 //! | [`queue_bytes`] | the byte budget of the send queues, per client and in all |
 //! | [`loglimit`] | lines per second of one kind of log line, with the count left out |
@@ -148,31 +148,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     check_private(dir)?;
     let identity = crate::keyfile::load_or_create(&dir.join(KEY_FILE))?;
     let admission = Admission::new(args.authorized_keys.clone()).map_err(anyhow::Error::msg)?;
-    let account_service = if args.no_accounts {
-        None
-    } else if args.cluster.enabled() {
-        // Accounts live in this node's SQLite; other nodes would not see
-        // them and would give an account's nick to anyone. Until they live
-        // in the cluster's key-value store, cluster nodes run without them.
-        anyhow::bail!(
-            "accounts are not shared across cluster nodes yet: start cluster nodes with --no-accounts"
-        );
-    } else {
-        let store = accounts_sqlite::SqliteStore::new(accounts_sqlite::open(&dir.join(DB_FILE))?);
-        Some(accounts::Service {
-            accounts: Arc::new(store.clone()),
-            offline: Arc::new(store),
-            offline_max: args.offline_max,
-        })
-    };
     let settings = args.settings();
     let hub = Hub::new(settings.rooms);
-    let backend = if args.cluster.enabled() {
-        Backend::Cluster(cluster::start(&args.cluster, hub.clone(), settings.history).await?)
+    let offline_max = (!args.no_accounts).then_some(args.offline_max);
+    // In cluster mode the accounts live in the cluster's key-value bucket
+    // and stream (one account across the nodes); else in the database.
+    let (backend, account_service) = if args.cluster.enabled() {
+        let started =
+            cluster::start(&args.cluster, hub.clone(), settings.history, offline_max).await?;
+        (Backend::Cluster(started.bus), started.accounts)
     } else {
+        let account_service = match offline_max {
+            None => None,
+            Some(offline_max) => {
+                let store =
+                    accounts_sqlite::SqliteStore::new(accounts_sqlite::open(&dir.join(DB_FILE))?);
+                Some(accounts::Service {
+                    accounts: Arc::new(store.clone()),
+                    offline: Arc::new(store),
+                    offline_max,
+                })
+            }
+        };
         let db = history::open(&dir.join(DB_FILE))?;
         let (history, thread) = History::start(db, hub.clone(), settings.history)?;
-        Backend::Local(history, thread)
+        (Backend::Local(history, thread), account_service)
     };
 
     let listener = listen(args.listen, args.listen_backlog)

@@ -246,7 +246,8 @@ impl Bus for NatsBus {
     ) -> BusFuture<'a, Result<(), NoSuchNick>> {
         Box::pin(async move {
             let sender = self.hub.nick_of(from).ok_or(NoSuchNick)?;
-            self.direct.send(&sender, to, time_ms, text).await
+            let account = self.hub.is_account(from);
+            self.direct.send(&sender, account, to, time_ms, text).await
         })
     }
 

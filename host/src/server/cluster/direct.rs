@@ -83,7 +83,7 @@ impl Direct {
                     room: format!("@{me}"),
                     text: dm.text,
                     legacy: false,
-                    account: false,
+                    account: dm.account,
                 };
                 hub.send_to(member, Event::Chat(Arc::new(chat)));
                 let _ = client.publish(reply, Bytes::new()).await;
@@ -102,7 +102,8 @@ impl Direct {
         }
     }
 
-    /// Sends a direct message from the nick `from` to the holder of `to`.
+    /// Sends a direct message from the nick `from` (the proven owner of
+    /// that account if `account`) to the holder of `to`.
     ///
     /// # Errors
     /// [`NoSuchNick`] if nobody in the cluster holds `to`, or its node did
@@ -110,6 +111,7 @@ impl Direct {
     pub async fn send(
         &self,
         from: &str,
+        account: bool,
         to: &str,
         time_ms: u64,
         text: &str,
@@ -118,6 +120,7 @@ impl Direct {
             from: from.to_owned(),
             time_ms,
             text: text.to_owned(),
+            account,
         };
         let payload = Bytes::from(serde_json::to_vec(&dm).map_err(|_| NoSuchNick)?);
         let request = self.client.request(self.names.direct(to), payload);

@@ -10,6 +10,8 @@
 //! | [`names`] | the cluster's subjects, stream and buckets |
 //! | [`wire`] | what nodes send each other (JSON), checked on receipt |
 //! | [`nicks`] | the nick bucket: create if absent, renewed, given back |
+//! | [`accounts`] | the account bucket: nick bound to a key, one account across the cluster |
+//! | [`offline`] | the stream of direct messages waiting for offline accounts |
 //! | [`feeds`] | one ordered consumer per room with local members: history, then live |
 //! | [`direct`] | direct messages: a request to the nick's subject |
 //! | [`notices`] | join, part and rename notices to the other nodes' members |
@@ -21,7 +23,13 @@
 //! subject, file storage), the key-value buckets `NAME-nicks` and
 //! `NAME-nodes` (one revision per key, `max_age` = `--cluster-nick-ttl`),
 //! and the core subjects `NAME.dm.<hex nick>`, `NAME.who`, `NAME.notice.<hex room>`
-//! and `NAME.renames`.
+//! and `NAME.renames`. With accounts
+//! (the default; not with `--no-accounts`) also the bucket `NAME-accounts`
+//! (one revision per key, file storage, no `max_age`: an account lasts until
+//! released) and the stream `NAME-offline` (subjects
+//! `NAME.offline.<hex nick>`, at most `--offline-max` messages per subject
+//! with `discard: new` per subject, file storage). All of them have the
+//! stream's replicas.
 //!
 //! Messages cross between nodes and NATS in plaintext (TLS on the links if
 //! configured), inside the operator's trust boundary, like the SQLite file
@@ -33,12 +41,14 @@
 //! If NATS stays away longer than [`LOSS_GRACE`], every client gets ERROR 8
 //! and CLOSE; the node admits clients again as soon as NATS is back.
 
+pub mod accounts;
 pub mod bus;
 pub mod direct;
 pub mod feeds;
 pub mod names;
 pub mod nicks;
 pub mod notices;
+pub mod offline;
 pub mod options;
 pub mod who;
 pub mod wire;
@@ -56,6 +66,7 @@ use tokio::sync::mpsc;
 pub use bus::NatsBus;
 pub use options::ClusterOptions;
 
+use super::accounts::Service as AccountService;
 use super::event::Event;
 use super::history;
 use super::rooms::Hub;
@@ -98,8 +109,47 @@ where
     }
 }
 
-/// Connects to NATS, sets up the stream and buckets, and starts this node's
-/// background tasks; returns the bus.
+/// A node joined to its cluster: the bus, and the account stores unless
+/// accounts are off.
+pub struct Started {
+    /// Rooms, history, nicks, direct messages, WHO.
+    pub bus: Arc<NatsBus>,
+    /// Accounts and offline direct messages in the cluster's bucket and
+    /// stream (`None` with `--no-accounts`), ready: the node's copy of the
+    /// account bucket is loaded.
+    pub accounts: Option<AccountService>,
+}
+
+/// How long a request of the account stores is retried while JetStream is
+/// not ready to answer it (a bucket or stream just created, a leader being
+/// elected, NATS moving to another server).
+pub const STORE_RETRY: Duration = Duration::from_secs(3);
+
+/// Runs `f` until it succeeds or [`STORE_RETRY`] passes (then its last
+/// error). `f` answers the expected outcomes (not found, already exists) as
+/// `Ok`; only failures are retried.
+async fn patiently<T, E, F, Fut>(what: &str, mut f: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if start.elapsed() < STORE_RETRY => {
+                tracing::debug!(error = %e, "cluster: {what} failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Connects to NATS, sets up the stream and buckets (and, if `offline_max`
+/// is given, the account bucket and the offline stream with that bound per
+/// account), and starts this node's background tasks.
 ///
 /// # Errors
 /// NATS unreachable or JetStream refusing the stream or a bucket for
@@ -108,7 +158,8 @@ pub async fn start(
     options: &ClusterOptions,
     hub: Arc<Hub>,
     settings: history::Settings,
-) -> anyhow::Result<Arc<NatsBus>> {
+    offline_max: Option<u32>,
+) -> anyhow::Result<Started> {
     let node = new_node_id();
     let names = Names::new(&options.cluster_name);
     let (events_tx, events) = mpsc::channel(64);
@@ -171,6 +222,10 @@ pub async fn start(
             .context("cannot put this node's liveness entry")
     })
     .await?;
+    let account_service = match offline_max {
+        None => None,
+        Some(max) => Some(start_accounts(&js, &names, replicas, max).await?),
+    };
     let nodes = Nodes::new(ttl);
     nodes
         .clone()
@@ -218,9 +273,68 @@ pub async fn start(
         cluster = %options.cluster_name,
         replicas,
         nick_ttl_secs = ttl.as_secs(),
+        accounts = account_service.is_some(),
         "cluster: joined over NATS"
     );
-    Ok(bus)
+    Ok(Started {
+        bus,
+        accounts: account_service,
+    })
+}
+
+/// Sets up the offline stream and the account bucket and loads this node's
+/// copy of the accounts.
+async fn start_accounts(
+    js: &jetstream::Context,
+    names: &Names,
+    replicas: usize,
+    offline_max: u32,
+) -> anyhow::Result<AccountService> {
+    let stream = retry("setting up the offline stream", || {
+        offline::ensure_stream(js, names, replicas, offline_max)
+    })
+    .await?;
+    let offline = Arc::new(offline::ClusterOffline::new(
+        js.clone(),
+        stream,
+        names.clone(),
+        offline_max,
+    ));
+    let store = retry("setting up the account bucket", || async {
+        let kv = accounts::ensure_bucket(js, names, replicas).await?;
+        let store = accounts::ClusterAccounts::new(js, kv, names.clone(), offline.clone()).await?;
+        store.follow().await?;
+        Ok(store)
+    })
+    .await?;
+    Ok(AccountService {
+        accounts: store,
+        offline,
+        offline_max,
+    })
+}
+
+/// Connects to NATS for an operator's command (no reconnection events,
+/// nothing set up): the JetStream context.
+///
+/// # Errors
+/// Bad URLs, unreadable credentials, NATS unreachable.
+pub async fn connect_operator(options: &ClusterOptions) -> anyhow::Result<jetstream::Context> {
+    let servers = options
+        .urls
+        .iter()
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .with_context(|| format!("--cluster: {u}: not a NATS server URL"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let client = options
+        .connect_options()
+        .await?
+        .connect(servers)
+        .await
+        .with_context(|| format!("cannot connect to {}", options.urls.join(",")))?;
+    Ok(jetstream::new(client))
 }
 
 /// Creates the stream, or brings an existing one's per-room limit (and,

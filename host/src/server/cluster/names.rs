@@ -55,7 +55,8 @@ impl Names {
         format!("{}-nodes", self.prefix)
     }
 
-    /// The key of a nick in [`Names::nick_bucket`].
+    /// The key of a nick in [`Names::nick_bucket`] (and of an account in
+    /// [`Names::account_bucket`]).
     pub fn nick_key(nick: &str) -> String {
         hex::encode(key(nick))
     }
@@ -69,6 +70,38 @@ impl Names {
     /// The core-NATS subject of rename notices (every node listens).
     pub fn renames(&self) -> String {
         format!("{}.renames", self.prefix)
+    }
+
+    /// The key-value bucket of accounts (nick bound to an identity key).
+    pub fn account_bucket(&self) -> String {
+        format!("{}-accounts", self.prefix)
+    }
+
+    /// The JetStream stream behind [`Names::account_bucket`] (JetStream's
+    /// own naming of a bucket's stream), read at its leader.
+    pub fn account_bucket_stream(&self) -> String {
+        format!("KV_{}", self.account_bucket())
+    }
+
+    /// The subject of an account's entry in [`Names::account_bucket_stream`].
+    pub fn account_subject(&self, nick: &str) -> String {
+        format!("$KV.{}.{}", self.account_bucket(), Names::nick_key(nick))
+    }
+
+    /// The JetStream stream of direct messages waiting for offline
+    /// accounts (one subject per account).
+    pub fn offline_stream(&self) -> String {
+        format!("{}-offline", self.prefix)
+    }
+
+    /// The subjects of [`Names::offline_stream`].
+    pub fn offline_wildcard(&self) -> String {
+        format!("{}.offline.*", self.prefix)
+    }
+
+    /// The subject of the messages waiting for the account `nick`.
+    pub fn offline(&self, nick: &str) -> String {
+        format!("{}.offline.{}", self.prefix, Names::nick_key(nick))
     }
 }
 
@@ -99,5 +132,17 @@ mod tests {
         // Notices are core NATS: the rooms stream (c1.room.*) never stores them.
         assert!(!n.notice("#x").starts_with("c1.room."));
         assert!(!n.renames().starts_with("c1.room."));
+    }
+
+    #[test]
+    fn accounts_and_their_waiting_messages_are_named_by_the_hex_of_the_lowercase_nick() {
+        let n = Names::new("c1");
+        assert_eq!(n.account_bucket(), "c1-accounts");
+        assert_eq!(n.account_bucket_stream(), "KV_c1-accounts");
+        assert_eq!(n.account_subject("Al"), "$KV.c1-accounts.616c");
+        assert_eq!(n.offline_stream(), "c1-offline");
+        assert_eq!(n.offline_wildcard(), "c1.offline.*");
+        assert_eq!(n.offline("AL"), "c1.offline.616c");
+        assert_eq!(n.offline("al"), n.offline("Al"));
     }
 }

@@ -22,8 +22,9 @@ pub const TOKEN_ENV: &str = "DHCHAT_CLUSTER_TOKEN";
 pub struct ClusterOptions {
     /// Run as one node of a cluster over the NATS servers at URLS
     /// (`nats://HOST:PORT`, comma-separated; `tls://` for TLS). Rooms,
-    /// history and nicks then live in NATS JetStream instead of the local
-    /// SQLite database. All nodes must share the same `server.key`.
+    /// history, nicks and accounts then live in NATS JetStream instead of
+    /// the local SQLite database. All nodes must share the same `server.key`
+    /// (and agree on --no-accounts and --offline-max).
     #[arg(long = "cluster", value_name = "URLS", value_delimiter = ',')]
     pub urls: Vec<String>,
 
@@ -76,7 +77,11 @@ pub struct ClusterOptions {
     pub cluster_tls_key: Option<PathBuf>,
 }
 
-fn parse_name(s: &str) -> Result<String, String> {
+/// Checks a `--cluster-name`: 1 to 32 letters, digits, `_` or `-`.
+///
+/// # Errors
+/// The rule, for clap to show.
+pub fn parse_name(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 32
         && s.bytes()

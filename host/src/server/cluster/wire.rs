@@ -29,6 +29,10 @@ pub struct RoomMessage {
     /// Sent by an unauthenticated legacy client (MESSAGE flags bit 1).
     #[serde(default)]
     pub legacy: bool,
+    /// Sent by a session that proved the key of the account its nick is
+    /// (MESSAGE flags bit 2).
+    #[serde(default)]
+    pub account: bool,
 }
 
 impl RoomMessage {
@@ -42,6 +46,7 @@ impl RoomMessage {
             room: chat.room.clone(),
             text: chat.text.clone(),
             legacy: chat.legacy,
+            account: chat.account,
         }
     }
 
@@ -70,7 +75,7 @@ impl RoomMessage {
             room: self.room.clone(),
             text: self.text.clone(),
             legacy: self.legacy,
-            account: false,
+            account: self.account,
         }
     }
 }
@@ -84,6 +89,10 @@ pub struct DirectMessage {
     pub time_ms: u64,
     /// Text.
     pub text: String,
+    /// Sent by a session that proved the key of the account its nick is
+    /// (MESSAGE flags bit 2).
+    #[serde(default)]
+    pub account: bool,
 }
 
 impl DirectMessage {
@@ -146,7 +155,7 @@ mod tests {
             room: "#Ops".into(),
             text: "hi".into(),
             legacy: true,
-            account: false,
+            account: true,
         }
     }
 
