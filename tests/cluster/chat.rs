@@ -112,3 +112,33 @@ async fn a_node_replays_the_history_of_messages_sent_through_another_node() {
     alice.say("#lobby", "line 5").await;
     assert_eq!(live_texts(&mut carol, 1).await, ["line 5"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_just_started_answers_who_for_the_members_of_nodes_started_before_it() {
+    let nats = NatsCluster::start();
+    let nodes = Nodes::new(&nats.urls());
+    let a = nodes.start(0);
+    let _alice = connect(&a, "alice").await;
+    // Node b starts after node a registered as live; it must know a at once
+    // (from the node bucket's current entries), not after a's next renewal.
+    let b = nodes.start(1);
+    let mut bob = connect(&b, "bob").await;
+    bob.send(&Message::Who { room: "#lobby" }).await;
+    let mut nicks = Vec::new();
+    loop {
+        match bob.recv().await.message() {
+            Message::Roster {
+                more, nicks: part, ..
+            } => {
+                nicks.extend(part.iter().map(String::from));
+                if !more {
+                    break;
+                }
+            }
+            Message::Notice { .. } | Message::Message(_) => {}
+            other => panic!("expected ROSTER, got {other:?}"),
+        }
+    }
+    nicks.sort();
+    assert_eq!(nicks, ["alice", "bob"]);
+}

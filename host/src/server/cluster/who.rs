@@ -58,7 +58,12 @@ impl Nodes {
     /// # Errors
     /// The watch could not be started.
     pub async fn follow(self: Arc<Self>, bucket: kv::Store) -> Result<(), String> {
-        let mut watch = bucket.watch_all().await.map_err(|e| e.to_string())?;
+        // From each key's last entry on, so a node just started knows the live
+        // nodes at once, not only after their next renewal.
+        let mut watch = bucket
+            .watch_with_history(">")
+            .await
+            .map_err(|e| e.to_string())?;
         tokio::spawn(async move {
             while let Some(entry) = watch.next().await {
                 let Ok(entry) = entry else { continue };
