@@ -201,12 +201,13 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
     }
     // The bus queued WELCOME first; only the admitted connection seals it,
     // and it is written before the writer task starts.
-    let mut buf = vec![0u8; MAX_RECORD];
     // Taking it off the queue gives its bytes back, as the writer does.
     let Ok(first) = reg.rx.try_recv() else {
         return Disconnect::WriterFailed;
     };
     reg.bytes.release(first.queued_bytes());
+    // Only for WELCOME: freed before the session runs.
+    let mut buf = vec![0u8; MAX_RECORD];
     let welcomed = match &first {
         Event::Message(m) => match m.message() {
             Message::Welcome {
@@ -225,6 +226,7 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
     if let Err(e) = sent {
         return Disconnect::WriteFailed(e.to_string());
     }
+    drop(buf);
     let Some((send, reader, _info)) = conn.split() else {
         return Disconnect::WriterFailed;
     };

@@ -18,6 +18,10 @@ use crate::rng::HostRng;
 /// Bytes the writer gathers before writing them in one go.
 const WRITE_BATCH: usize = 32 * 1024;
 
+/// The batch buffer a writer keeps between batches; a larger one (after a
+/// burst) is freed.
+const KEEP_IDLE: usize = 2 * MAX_RECORD;
+
 /// Writes the queue's events until CLOSE is written, writing fails, or the
 /// queue is closed; returns how the session ended on this side. Each event
 /// taken off the queue gives its bytes back to `bytes`.
@@ -28,8 +32,9 @@ pub async fn write_loop(
     mut rx: mpsc::Receiver<Event>,
     bytes: Arc<ClientBytes>,
 ) -> Disconnect {
-    let mut record = vec![0u8; MAX_RECORD];
-    let mut out = Vec::with_capacity(WRITE_BATCH + MAX_RECORD);
+    // Records are sealed straight into the batch; the batch buffer is given
+    // back after a large batch, so an idle client holds about one record.
+    let mut out: Vec<u8> = Vec::new();
     let max_records = rx.max_capacity();
     let max_bytes = bytes.budget().per_client();
     let over_half = |rx: &mpsc::Receiver<Event>, bytes: &ClientBytes| {
@@ -45,10 +50,19 @@ pub async fn write_loop(
         let mut close = false;
         while let Some(ev) = next.take() {
             bytes.release(ev.queued_bytes());
-            match ev.with_message(|m| send.seal(m, &mut rng, &mut record)) {
-                Ok(n) => out.extend_from_slice(record.get(..n).unwrap_or(&[])),
+            let start = out.len();
+            out.resize(start + MAX_RECORD, 0);
+            let sealed = match out.get_mut(start..) {
+                Some(room) => ev.with_message(|m| send.seal(m, &mut rng, room)),
+                None => Ok(0),
+            };
+            match sealed {
+                Ok(n) => out.truncate(start + n),
                 Err(e @ Error::Record(_)) => return Disconnect::WriteFailed(e.to_string()),
-                Err(e) => tracing::error!("not sent: {e}"),
+                Err(e) => {
+                    out.truncate(start);
+                    tracing::error!("not sent: {e}");
+                }
             }
             if ev.is_close() {
                 close = true;
@@ -62,6 +76,9 @@ pub async fn write_loop(
             return Disconnect::WriteFailed(e.to_string());
         }
         bytes.progress().mark();
+        if out.capacity() > KEEP_IDLE {
+            out = Vec::new();
+        }
         if was_over && !over_half(&rx, &bytes) {
             bytes.budget().drained().signal();
         }
