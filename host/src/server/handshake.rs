@@ -109,7 +109,7 @@ impl Handshaker {
     /// The blocking pool that runs DH work under the CPU permits, for a
     /// handshake run outside [`Handshaker::run`] (the legacy key exchange).
     pub fn pool(&self) -> BlockingPool {
-        self.pool.clone()
+        self.pool.for_handshake()
     }
 
     /// Runs the handshake; `None` if it failed (logged). The ticket's place
@@ -174,7 +174,7 @@ impl Handshaker {
             self.identity.clone(),
             &mut policy,
             new_rng(),
-            &mut self.pool.clone(),
+            &mut self.pool.for_handshake(),
             &mut bufs,
         )
         .await
