@@ -61,9 +61,9 @@ pub struct Config<'a> {
     /// How many of `expect` are used.
     pub n_expect: usize,
     /// Deadline for the expected texts, from the end of the handshake.
-    pub timeout_ms: u64,
+    pub timeout_ms: u32,
     /// Deadline for the handshake.
-    pub handshake_timeout_ms: u64,
+    pub handshake_timeout_ms: u32,
     /// Smallest group accepted.
     pub min_group_bits: u32,
 }
@@ -76,8 +76,8 @@ struct Parsed<'a> {
     n_send: usize,
     expect: [&'a str; MAX_LINES],
     n_expect: usize,
-    timeout_ms: u64,
-    handshake_timeout_ms: u64,
+    timeout_ms: u32,
+    handshake_timeout_ms: u32,
     min_group_bits: u32,
 }
 

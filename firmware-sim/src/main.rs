@@ -108,10 +108,10 @@ fn main() -> ! {
     client.identity = identity.as_ref();
     let mut pin = cfg.pin;
     clock::set_timeout_ms(cfg.handshake_timeout_ms);
-    let started = clock::millis();
+    let started = clock::ticks();
     let mut conn = blocking::connect(&mut uart, &client, &mut pin, rng, bufs)
         .unwrap_or_else(|e| fail_with("handshake", &e));
-    let handshake_ms = clock::millis() - started;
+    let handshake_ms = clock::millis_since(started);
     let nick_buf = &mut [0u8; 32];
     let nick = {
         let n = conn.welcome().map(|w| w.nick).unwrap_or(cfg.nick);
