@@ -190,29 +190,40 @@ fn monty_pow<const LIMBS: usize>(
     }
 
     let field = Field::new(&p, consts.m0);
+    // The products' scratch, for every multiplication and squaring below.
+    let mut wide = [[0 as Word; LIMBS]; 2];
     // 1, for R mod p = mont(R^2, 1) and, at the end, out of Montgomery form.
     let mut unit = [0 as Word; LIMBS];
     if let Some(low) = unit.first_mut() {
         *low = 1;
     }
     let mut one_m = [0 as Word; LIMBS];
-    field.mul(consts.r2.as_words(), &unit, &mut one_m);
+    field.mul(consts.r2.as_words(), &unit, &mut wide, &mut one_m);
     let mut result = [0 as Word; LIMBS];
     match base {
         // Generator 2: squarings and masked doublings, one of each per exponent bit.
-        None => monty::pow2(&field, &one_m, &exponent, exp_bits, &mut result),
+        None => monty::pow2(&field, &one_m, &exponent, exp_bits, &mut wide, &mut result),
         Some(_) => {
             let mut base_m = [0; LIMBS];
-            field.mul(&base_words, consts.r2.as_words(), &mut base_m);
-            monty::pow(&field, &base_m, &one_m, &exponent, exp_bits, &mut result);
+            field.mul(&base_words, consts.r2.as_words(), &mut wide, &mut base_m);
+            monty::pow(
+                &field,
+                &base_m,
+                &one_m,
+                &exponent,
+                exp_bits,
+                &mut wide,
+                &mut result,
+            );
             base_m.zeroize();
         }
     }
     exponent.zeroize();
     // Out of Montgomery form: a Montgomery multiplication by 1.
     let mut value = [0 as Word; LIMBS];
-    field.mul(&result, &unit, &mut value);
+    field.mul(&result, &unit, &mut wide, &mut value);
     result.zeroize();
+    wide.zeroize();
     words_to_be(&value, out);
     value.zeroize();
     Ok(())
