@@ -265,7 +265,7 @@ fn the_device_handshake_on_ffdhe2048_takes_under_40_million_instructions() {
 /// The session firmware is built without ffdhe3072: a server that offers it
 /// is refused like any unsupported group (PROTOCOL.md section 6: close the
 /// connection, send nothing), with a protocol failure that names the groups
-/// the firmware has.
+/// the firmware has and says how to match the server.
 #[test]
 fn a_firmware_built_with_ffdhe2048_only_refuses_a_server_offering_ffdhe3072() {
     let server_key = IdentityKey::generate(&mut new_rng()).public_key();
@@ -288,10 +288,15 @@ fn a_firmware_built_with_ffdhe2048_only_refuses_a_server_offering_ffdhe3072() {
     let run = Qemu::start(&firmware().join("dhchat-fw"), Some(port), &conf, &[]).wait(QEMU_LIMIT);
     let sent = server.join().expect("server thread");
     assert_eq!(run.code, code::PROTOCOL, "{}", run.stdout);
+    let diagnosis = run.diagnosis();
     assert!(
-        run.diagnosis()
-            .contains("DH group that is not ffdhe2048 with generator 2"),
+        diagnosis.contains("DH group that is not ffdhe2048 with generator 2"),
         "{}",
+        run.stdout
+    );
+    assert!(
+        diagnosis.contains("--features ffdhe3072") && diagnosis.contains("--group ffdhe2048"),
+        "the diagnosis says how to fix it: {}",
         run.stdout
     );
     assert!(

@@ -31,6 +31,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
+use dhchat_core::dh::DhError;
 use dhchat_core::driver::{blocking, Buffers, DriverError};
 use dhchat_core::error::{Error, RecordError};
 use dhchat_core::handshake::ClientConfig;
@@ -60,7 +61,17 @@ fn classify(e: &DriverError<UartError>) -> Code {
 }
 
 fn fail_with(what: &str, e: &DriverError<UartError>) -> ! {
-    fail(classify(e), format_args!("{what}: {e}"))
+    // The server's group is not one this image was built with (its cargo
+    // features; ffdhe2048 alone by default, dhchat-server's default is
+    // ffdhe3072): say how to fix it.
+    let hint = match e.protocol() {
+        Some(Error::Dh(DhError::UnknownGroup)) => {
+            "; build the firmware with the server's group (--features ffdhe3072 or ffdhe4096) \
+             or run the server with --group ffdhe2048"
+        }
+        _ => "",
+    };
+    fail(classify(e), format_args!("{what}: {e}{hint}"))
 }
 
 #[entry]
