@@ -64,7 +64,7 @@ pub fn millis_since(since: u64) -> u32 {
     const SHIFT: u32 = 2;
     const TICKS_PER_MS: u64 = TICK_HZ / 1000;
     // 12,500 ticks a millisecond = 4 x 3,125: exact.
-    const _: () = assert!(TICKS_PER_MS % (1 << SHIFT) == 0);
+    const _: () = assert!(TICKS_PER_MS.is_multiple_of(1 << SHIFT));
     let quarter_ticks = ticks().saturating_sub(since) >> SHIFT;
     let quarter_ticks = u32::try_from(quarter_ticks).unwrap_or(u32::MAX);
     quarter_ticks / (TICKS_PER_MS >> SHIFT) as u32

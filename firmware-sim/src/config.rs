@@ -123,7 +123,9 @@ pub fn parse(text: &str) -> Result<Config<'_>, &'static str> {
                     .ok_or("more than 8 expect lines")? = value;
                 c.n_expect += 1;
             }
-            "timeout_ms" => c.timeout_ms = value.trim_ascii().parse().map_err(|_| "bad timeout_ms")?,
+            "timeout_ms" => {
+                c.timeout_ms = value.trim_ascii().parse().map_err(|_| "bad timeout_ms")?
+            }
             "handshake_timeout_ms" => {
                 c.handshake_timeout_ms = value
                     .trim_ascii()
@@ -132,7 +134,10 @@ pub fn parse(text: &str) -> Result<Config<'_>, &'static str> {
             }
             "identity" => return Err("identity line not taken out first (see config::read)"),
             "min_group_bits" => {
-                c.min_group_bits = value.trim_ascii().parse().map_err(|_| "bad min_group_bits")?
+                c.min_group_bits = value
+                    .trim_ascii()
+                    .parse()
+                    .map_err(|_| "bad min_group_bits")?
             }
             _ => return Err("unknown key"),
         }
