@@ -102,6 +102,66 @@ fn mac_row(t: &mut [Word], a: &[Word], b: Word) -> Word {
     c
 }
 
+/// Two steps of the Montgomery reduction at once, each word of `t` loaded and stored
+/// once for both: `t` is the window of `p.len() + 2` words from the word the first step
+/// clears, `m0` is `-p^(-1) mod 2^W`, and `meta` the carry into `t[p.len()]` left by the
+/// step before. The first step adds `m_a p` at word 0 (`m_a = t[0] m0`), the second
+/// `m_b p` at word 1 (`m_b` from word 1 after the first step's product there); returns
+/// the carry out of the last word, into the next pair's top word.
+///
+/// Out of line and not generic, like [`mac_row`]; every access and branch depends only
+/// on the lengths.
+#[inline(never)]
+fn reduce_two_rows(t: &mut [Word], p: &[Word], m0: Word, meta: Word) -> Word {
+    let n = p.len();
+    let (Some(t_low), Some(p_hi)) = (t.get_mut(..n + 2), p.get(2..)) else {
+        return meta;
+    };
+    let (t_low, t_top) = t_low.split_at_mut(n);
+    let (Some(&p0), Some(&p1)) = (p.first(), p.get(1)) else {
+        return meta;
+    };
+    let ([t0, t1, t_mid @ ..], [top0, top1]) = (t_low, t_top) else {
+        return meta;
+    };
+    // Word 0: the first step alone (its low word becomes 0).
+    let ma = t0.wrapping_mul(m0);
+    let (_, ca) = mac(ma, p0, *t0, 0);
+    // Word 1: the first step, then the second step's first word (which becomes 0).
+    let (x, mut ca) = mac(ma, p1, *t1, ca);
+    let mb = x.wrapping_mul(m0);
+    let (_, mut cb) = mac(mb, p0, x, 0);
+    // Words 2 .. n - 1: the first step's product with p[k], the second's with p[k - 1]
+    // (kept from the word before), two words at a time.
+    let mut p_prev = p1;
+    let (t2, t_rest) = t_mid.as_chunks_mut::<2>();
+    let (hi2, hi_rest) = p_hi.as_chunks::<2>();
+    for (tq, hq) in t2.iter_mut().zip(hi2) {
+        let [t0, t1] = tq;
+        let [h0, h1] = *hq;
+        let (x, c) = mac(ma, h0, *t0, ca);
+        (*t0, cb) = mac(mb, p_prev, x, cb);
+        let (x, c) = mac(ma, h1, *t1, c);
+        (*t1, cb) = mac(mb, h0, x, cb);
+        ca = c;
+        p_prev = h1;
+    }
+    for (tj, &hj) in t_rest.iter_mut().zip(hi_rest) {
+        let (x, c) = mac(ma, hj, *tj, ca);
+        ca = c;
+        (*tj, cb) = mac(mb, p_prev, x, cb);
+        p_prev = hj;
+    }
+    // Word n: the first step's carry and the one left before, then the second step's
+    // last product; word n + 1: the second step's carry.
+    let (x, carry) = adc(*top0, ca, meta);
+    let (y, cb) = mac(mb, p_prev, x, cb);
+    *top0 = y;
+    let (z, meta) = adc(*top1, cb, carry);
+    *top1 = z;
+    meta
+}
+
 impl<'a, const N: usize> Field<'a, N> {
     /// The field of the odd modulus `p`, with `m0 = -p^(-1) mod 2^W` (as
     /// `crypto_bigint::modular::FixedMontyParams::mod_neg_inv` gives it).
@@ -187,7 +247,14 @@ impl<'a, const N: usize> Field<'a, N> {
         let t = wide.as_flattened_mut();
         // The carry out of the top word of each step, into the next one's.
         let mut meta = 0;
-        for i in 0..N {
+        // Two steps at a time ([`reduce_two_rows`]); one at a time for the last step of
+        // an odd N.
+        let pairs = if N >= 2 { N / 2 } else { 0 };
+        for i in (0..pairs).map(|k| 2 * k) {
+            let window = t.get_mut(i..i + N + 2).unwrap_or_default();
+            meta = reduce_two_rows(window, self.p, self.m0, meta);
+        }
+        for i in 2 * pairs..N {
             let window = t.get_mut(i..=i + N).unwrap_or_default();
             let Some((top, low)) = window.split_last_mut() else {
                 continue;
