@@ -11,10 +11,11 @@
 //! parameters. The dedicated squaring here takes about 1.5 N^2, and with the generator 2
 //! a public value needs squarings and doublings only (see [`pow2`]).
 //!
-//! Every word product goes through one row kernel, [`mac_row`] (`t += a b_i`, four words
-//! a step): the multiplication's and the squaring's products and their shared Montgomery
-//! reduction ([`Field::reduce`], separated operand scanning). It is not generic, so one
-//! copy serves every group width, and it is the only loop whose speed matters.
+//! Every word product goes through one of two kernels, neither generic (one copy serves
+//! every group width): [`mac_row`] (`t += a b_i`, four words a step) for the products of
+//! the multiplication and the squaring, and [`reduce_two_rows`] for their shared
+//! Montgomery reduction ([`Field::reduce`], separated operand scanning), two reduction
+//! steps per pass over the words. They are the only loops whose speed matters.
 
 use crypto_bigint::{WideWord, Word};
 use subtle::{Choice, ConditionallySelectable};
@@ -77,8 +78,8 @@ fn assign_if<const N: usize>(dst: &mut [Word; N], src: &[Word; N], choice: Choic
 }
 
 /// `t += a * b` over the words of `t` and `a` (equal lengths, little-endian), returning
-/// the carry out of the top word: the row of every multiplication, squaring and reduction
-/// here. Four words a step (the loop's own instructions are a third of a one-word step on
+/// the carry out of the top word: every row of the products here (and the last reduction
+/// step of an odd width). Four words a step (the loop's own instructions are a third of a one-word step on
 /// Cortex-M3); every access and branch depends only on the lengths.
 ///
 /// Out of line and not generic: one copy for every width and caller.
