@@ -17,10 +17,12 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
 use common::TestServer;
+use dhchat_core::connection::ServerConnection;
 use dhchat_core::group::Group;
 use dhchat_core::handshake::SERVER_HELLO_LEN;
 use dhchat_core::identity::IdentityKey;
 use dhchat_core::message::Message;
+use dhchat_core::record::MAX_RECORD;
 use dhchat_host::rng::new_rng;
 use firmware_support::*;
 
@@ -42,12 +44,8 @@ async fn chat(group: &str, room: &str) -> Run {
             ("timeout_ms", "60000"),
         ],
     );
-    let qemu = Qemu::start(
-        &firmware().join("dhchat-fw"),
-        Some(server.addr.port()),
-        &conf,
-        &[],
-    );
+    let elf = firmware_for(group.parse().expect("a group name")).join("dhchat-fw");
+    let qemu = Qemu::start(&elf, Some(server.addr.port()), &conf, &[]);
     let end = Instant::now() + QEMU_LIMIT;
     loop {
         let left = end.saturating_duration_since(Instant::now());
@@ -93,6 +91,8 @@ async fn firmware_chats_with_server_ffdhe2048() {
     assert!(run.stack_peak() <= STACK_BUDGET, "{}", run.stdout);
 }
 
+/// ffdhe3072 is not in the session firmware (ffdhe2048 only): this runs the
+/// build with every group.
 #[tokio::test(flavor = "multi_thread")]
 async fn firmware_chats_with_server_ffdhe3072_in_a_room() {
     let run = chat("ffdhe3072", "#firmware").await;
@@ -205,6 +205,9 @@ fn firmware_chats_with_the_core_server_handshake() {
     }
 }
 
+/// The session firmware (ffdhe2048 only) fits 64 KiB of flash; a full keyed
+/// session's peak stack fits 32 KiB on every group (the larger groups on the
+/// build that has them).
 #[test]
 fn firmware_budgets() {
     let (flash, ram) = flash_and_ram(&firmware().join("dhchat-fw"));
@@ -213,7 +216,7 @@ fn firmware_budgets() {
         flash <= FLASH_BUDGET,
         "flash {flash} bytes > {FLASH_BUDGET}"
     );
-    // ffdhe4096 is the worst case the firmware accepts (its minimum is 2048).
+    // ffdhe4096 is the worst case a firmware with every group accepts.
     for group in Group::ALL {
         let peak = session_with_core_peer(group).stack_peak();
         eprintln!("{group:?}: stack peak {peak} bytes");
@@ -226,8 +229,8 @@ fn firmware_budgets() {
 
 #[test]
 fn instruction_counts_are_deterministic_under_icount() {
-    let (ci1, ct1, first, _) = bench();
-    let (ci2, ct2, second, _) = bench();
+    let (ci1, ct1, first, _) = bench(firmware_all_groups());
+    let (ci2, ct2, second, _) = bench(firmware_all_groups());
     assert_eq!((ci1, ct1), (ci2, ct2), "calibration differs between runs");
     assert_eq!(
         first, second,
@@ -238,6 +241,68 @@ fn instruction_counts_are_deterministic_under_icount() {
     assert!(
         keygen[0] > 0 && keygen[0] < keygen[1] && keygen[1] < keygen[2],
         "{first:?}"
+    );
+}
+
+/// The device's side of an ffdhe2048 handshake (key generation and shared
+/// value, counted under `-icount` on the session firmware's build) takes
+/// fewer than 40 million instructions.
+#[test]
+fn the_device_handshake_on_ffdhe2048_takes_under_40_million_instructions() {
+    let (insns, ticks, groups, _) = bench(firmware());
+    let names: Vec<&str> = groups.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["ffdhe2048"], "the session build has ffdhe2048 only");
+    let [keygen, shared, ..] = groups[0].1;
+    // Ticks to instructions, rounded up: the count is never understated.
+    let handshake = ((keygen + shared) * insns).div_ceil(ticks);
+    eprintln!("ffdhe2048 device handshake: {handshake} instructions");
+    assert!(
+        handshake < HANDSHAKE_INSTRUCTION_BUDGET,
+        "{handshake} instructions >= {HANDSHAKE_INSTRUCTION_BUDGET}"
+    );
+}
+
+/// The session firmware is built without ffdhe3072: a server that offers it
+/// is refused like any unsupported group (PROTOCOL.md section 6: close the
+/// connection, send nothing), with a protocol failure that names the groups
+/// the firmware has and says how to match the server.
+#[test]
+fn a_firmware_built_with_ffdhe2048_only_refuses_a_server_offering_ffdhe3072() {
+    let server_key = IdentityKey::generate(&mut new_rng()).public_key();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (mut device, _) = listener.accept().expect("accept");
+        let mut tx = vec![0u8; MAX_RECORD];
+        let (_, n) = ServerConnection::start(Group::Ffdhe3072, &mut new_rng(), &mut tx)
+            .expect("server start");
+        device
+            .write_all(&tx[..n])
+            .expect("send MAGIC and the DH message");
+        // Everything the device sends until it closes the connection.
+        let mut got = Vec::new();
+        let _ = device.read_to_end(&mut got);
+        got
+    });
+    let conf = config(&server_key, &[("send", "must not be sent")]);
+    let run = Qemu::start(&firmware().join("dhchat-fw"), Some(port), &conf, &[]).wait(QEMU_LIMIT);
+    let sent = server.join().expect("server thread");
+    assert_eq!(run.code, code::PROTOCOL, "{}", run.stdout);
+    let diagnosis = run.diagnosis();
+    assert!(
+        diagnosis.contains("DH group that is not ffdhe2048 with generator 2"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        diagnosis.contains("--features ffdhe3072") && diagnosis.contains("--group ffdhe2048"),
+        "the diagnosis says how to fix it: {}",
+        run.stdout
+    );
+    assert!(
+        sent.is_empty(),
+        "the device sent {} bytes after an unknown group",
+        sent.len()
     );
 }
 

@@ -2,41 +2,78 @@
 //!
 //! Only the RFC 7919 groups ffdhe2048, ffdhe3072 and ffdhe4096 are accepted, all with
 //! generator 2. The primes are embedded here as big-endian constants.
+//!
+//! Which of them a build links is chosen by the cargo features `ffdhe2048`, `ffdhe3072`
+//! and `ffdhe4096` (all three by default). A group whose feature is off does not exist in
+//! that build: [`Group`] has no variant for it, [`Group::ALL`] and [`Group::from_name`]
+//! do not know it, its prime and its exponentiation code are not linked, and [`identify`]
+//! does not recognise it, so a peer proposing it is refused like any unsupported group
+//! (`DhError::UnknownGroup`: close the connection, send nothing; PROTOCOL.md section 6).
 
 use core::fmt;
 use core::str::FromStr;
+
+#[cfg(not(any(feature = "ffdhe2048", feature = "ffdhe3072", feature = "ffdhe4096")))]
+compile_error!(
+    "dhchat-core needs at least one DH group: enable one or more of the features \
+     `ffdhe2048`, `ffdhe3072` and `ffdhe4096`"
+);
 
 /// Width in bytes of the packed prime field of a DH message (`LEN_PRIME`).
 const PRIME_FIELD_LEN: usize = 1024;
 /// Width in bytes of the packed generator field of a DH message (`LEN_GEN`).
 const GEN_FIELD_LEN: usize = 16;
 
-/// An RFC 7919 finite-field Diffie-Hellman group.
+/// An RFC 7919 finite-field Diffie-Hellman group compiled into this build.
+///
+/// Each variant exists only with its cargo feature (all three by default), so the enum
+/// is `non_exhaustive`: a match on it needs a wildcard arm, which keeps code that
+/// matches on it compiling whichever features other crates in the build turn on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Group {
-    /// The 2048-bit group `ffdhe2048` (RFC 7919 appendix A.1).
+    /// The 2048-bit group `ffdhe2048` (RFC 7919 appendix A.1; feature `ffdhe2048`).
+    #[cfg(feature = "ffdhe2048")]
     Ffdhe2048,
-    /// The 3072-bit group `ffdhe3072` (RFC 7919 appendix A.2).
+    /// The 3072-bit group `ffdhe3072` (RFC 7919 appendix A.2; feature `ffdhe3072`).
+    #[cfg(feature = "ffdhe3072")]
     Ffdhe3072,
-    /// The 4096-bit group `ffdhe4096` (RFC 7919 appendix A.3).
+    /// The 4096-bit group `ffdhe4096` (RFC 7919 appendix A.3; feature `ffdhe4096`).
+    #[cfg(feature = "ffdhe4096")]
     Ffdhe4096,
 }
 
+/// How many groups this build has (one per enabled group feature).
+const GROUP_COUNT: usize = cfg!(feature = "ffdhe2048") as usize
+    + cfg!(feature = "ffdhe3072") as usize
+    + cfg!(feature = "ffdhe4096") as usize;
+
 impl Group {
-    /// Every supported group, smallest first.
-    pub const ALL: [Group; 3] = [Group::Ffdhe2048, Group::Ffdhe3072, Group::Ffdhe4096];
+    /// Every group compiled into this build, smallest first (all three by default).
+    pub const ALL: [Group; GROUP_COUNT] = [
+        #[cfg(feature = "ffdhe2048")]
+        Group::Ffdhe2048,
+        #[cfg(feature = "ffdhe3072")]
+        Group::Ffdhe3072,
+        #[cfg(feature = "ffdhe4096")]
+        Group::Ffdhe4096,
+    ];
 
     /// The group's RFC 7919 name, e.g. `"ffdhe2048"`.
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
+            #[cfg(feature = "ffdhe2048")]
             Group::Ffdhe2048 => "ffdhe2048",
+            #[cfg(feature = "ffdhe3072")]
             Group::Ffdhe3072 => "ffdhe3072",
+            #[cfg(feature = "ffdhe4096")]
             Group::Ffdhe4096 => "ffdhe4096",
         }
     }
 
-    /// The group named `name` (exact, lowercase RFC 7919 name), or `None`.
+    /// The group named `name` (exact, lowercase RFC 7919 name), or `None`, also for the
+    /// name of a group this build was compiled without.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Group> {
         Group::ALL.into_iter().find(|g| g.name() == name)
@@ -46,8 +83,11 @@ impl Group {
     #[must_use]
     pub const fn bits(self) -> u32 {
         match self {
+            #[cfg(feature = "ffdhe2048")]
             Group::Ffdhe2048 => 2048,
+            #[cfg(feature = "ffdhe3072")]
             Group::Ffdhe3072 => 3072,
+            #[cfg(feature = "ffdhe4096")]
             Group::Ffdhe4096 => 4096,
         }
     }
@@ -56,8 +96,11 @@ impl Group {
     #[must_use]
     pub const fn plen(self) -> usize {
         match self {
+            #[cfg(feature = "ffdhe2048")]
             Group::Ffdhe2048 => 256,
+            #[cfg(feature = "ffdhe3072")]
             Group::Ffdhe3072 => 384,
+            #[cfg(feature = "ffdhe4096")]
             Group::Ffdhe4096 => 512,
         }
     }
@@ -66,8 +109,11 @@ impl Group {
     #[must_use]
     pub const fn xbits(self) -> u32 {
         match self {
+            #[cfg(feature = "ffdhe2048")]
             Group::Ffdhe2048 => 256,
+            #[cfg(feature = "ffdhe3072")]
             Group::Ffdhe3072 => 320,
+            #[cfg(feature = "ffdhe4096")]
             Group::Ffdhe4096 => 384,
         }
     }
@@ -82,11 +128,40 @@ impl Group {
     #[must_use]
     pub const fn prime(self) -> &'static [u8] {
         match self {
+            #[cfg(feature = "ffdhe2048")]
             Group::Ffdhe2048 => &FFDHE2048_P,
+            #[cfg(feature = "ffdhe3072")]
             Group::Ffdhe3072 => &FFDHE3072_P,
+            #[cfg(feature = "ffdhe4096")]
             Group::Ffdhe4096 => &FFDHE4096_P,
         }
     }
+
+    /// The largest [`plen`](Group::plen) of the groups in this build.
+    pub(crate) const MAX_PLEN: usize = {
+        let mut max = 0;
+        let mut i = 0;
+        while i < Group::ALL.len() {
+            if Group::ALL[i].plen() > max {
+                max = Group::ALL[i].plen();
+            }
+            i += 1;
+        }
+        max
+    };
+
+    /// The largest [`xbits`](Group::xbits) of the groups in this build.
+    pub(crate) const MAX_XBITS: u32 = {
+        let mut max = 0;
+        let mut i = 0;
+        while i < Group::ALL.len() {
+            if Group::ALL[i].xbits() > max {
+                max = Group::ALL[i].xbits();
+            }
+            i += 1;
+        }
+        max
+    };
 }
 
 impl fmt::Display for Group {
@@ -95,13 +170,30 @@ impl fmt::Display for Group {
     }
 }
 
-/// The error of parsing a [`Group`] from a string that names no supported group.
+/// Writes the names of the groups in this build, e.g. `ffdhe2048, ffdhe3072 or
+/// ffdhe4096` (for error messages).
+pub(crate) fn write_group_names(f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let count = Group::ALL.len();
+    for (i, group) in Group::ALL.into_iter().enumerate() {
+        let sep = match count - i {
+            _ if i == 0 => "",
+            1 => " or ",
+            _ => ", ",
+        };
+        f.write_str(sep)?;
+        f.write_str(group.name())?;
+    }
+    Ok(())
+}
+
+/// The error of parsing a [`Group`] from a string that names no group of this build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownGroupName;
 
 impl fmt::Display for UnknownGroupName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("unknown DH group name: use ffdhe2048, ffdhe3072 or ffdhe4096")
+        f.write_str("unknown DH group name: use ")?;
+        write_group_names(f)
     }
 }
 
@@ -114,20 +206,21 @@ impl FromStr for Group {
     ///
     /// # Errors
     ///
-    /// [`UnknownGroupName`] when `s` is not `ffdhe2048`, `ffdhe3072` or `ffdhe4096`.
+    /// [`UnknownGroupName`] when `s` is not `ffdhe2048`, `ffdhe3072` or `ffdhe4096`, or
+    /// names a group this build was compiled without.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Group::from_name(s).ok_or(UnknownGroupName)
     }
 }
 
-/// Which group a received DH message announces.
+/// Which group of this build a received DH message announces.
 ///
 /// `p_field` is the packed 1024-byte prime field and `g_field` the packed 16-byte
-/// generator field of a DH message. The result is the group whose prime, left-padded with
+/// generator field of a DH message. The result is the group of [`Group::ALL`] whose prime, left-padded with
 /// zeros to 1024 bytes, equals `p_field` exactly and whose generator field is the value 2
 /// left-padded to 16 bytes; any other input (wrong field lengths, a prime that differs in
-/// any bit, another generator) gives `None`. The inputs are public: this runs in variable
-/// time.
+/// any bit, another generator, a group this build was compiled without) gives `None`.
+/// The inputs are public: this runs in variable time.
 #[must_use]
 pub fn identify(p_field: &[u8], g_field: &[u8]) -> Option<Group> {
     if p_field.len() != PRIME_FIELD_LEN || g_field.len() != GEN_FIELD_LEN {
@@ -169,6 +262,7 @@ const fn hex_bytes<const N: usize>(hex: &str) -> [u8; N] {
 }
 
 /// The ffdhe2048 prime (RFC 7919 appendix A.1), big-endian.
+#[cfg(feature = "ffdhe2048")]
 static FFDHE2048_P: [u8; 256] = hex_bytes(concat!(
     "FFFFFFFFFFFFFFFFADF85458A2BB4A9AAFDC5620273D3CF1D8B9C583CE2D3695",
     "A9E13641146433FBCC939DCE249B3EF97D2FE363630C75D8F681B202AEC4617A",
@@ -181,6 +275,7 @@ static FFDHE2048_P: [u8; 256] = hex_bytes(concat!(
 ));
 
 /// The ffdhe3072 prime (RFC 7919 appendix A.2), big-endian.
+#[cfg(feature = "ffdhe3072")]
 static FFDHE3072_P: [u8; 384] = hex_bytes(concat!(
     "FFFFFFFFFFFFFFFFADF85458A2BB4A9AAFDC5620273D3CF1D8B9C583CE2D3695",
     "A9E13641146433FBCC939DCE249B3EF97D2FE363630C75D8F681B202AEC4617A",
@@ -197,6 +292,7 @@ static FFDHE3072_P: [u8; 384] = hex_bytes(concat!(
 ));
 
 /// The ffdhe4096 prime (RFC 7919 appendix A.3), big-endian.
+#[cfg(feature = "ffdhe4096")]
 static FFDHE4096_P: [u8; 512] = hex_bytes(concat!(
     "FFFFFFFFFFFFFFFFADF85458A2BB4A9AAFDC5620273D3CF1D8B9C583CE2D3695",
     "A9E13641146433FBCC939DCE249B3EF97D2FE363630C75D8F681B202AEC4617A",

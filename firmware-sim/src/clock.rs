@@ -56,14 +56,23 @@ pub fn ticks() -> u64 {
     }
 }
 
-/// Milliseconds since [`start`].
-pub fn millis() -> u64 {
-    ticks() / (TICK_HZ / 1000)
+/// Milliseconds from tick count `since` (an earlier [`ticks`]) to now,
+/// saturating at `u32::MAX` (after about 23 minutes). The 64-bit part is a
+/// shift and the division 32-bit (one `udiv`): a 64-bit division would link
+/// the software one (about 0.7 KiB of flash).
+pub fn millis_since(since: u64) -> u32 {
+    const SHIFT: u32 = 2;
+    const TICKS_PER_MS: u64 = TICK_HZ / 1000;
+    // 12,500 ticks a millisecond = 4 x 3,125: exact.
+    const _: () = assert!(TICKS_PER_MS.is_multiple_of(1 << SHIFT));
+    let quarter_ticks = ticks().saturating_sub(since) >> SHIFT;
+    let quarter_ticks = u32::try_from(quarter_ticks).unwrap_or(u32::MAX);
+    quarter_ticks / (TICKS_PER_MS >> SHIFT) as u32
 }
 
 /// Makes [`deadline_passed`] true `ms` milliseconds from now.
-pub fn set_timeout_ms(ms: u64) {
-    let at = ticks().saturating_add(ms.saturating_mul(TICK_HZ / 1000));
+pub fn set_timeout_ms(ms: u32) {
+    let at = ticks().saturating_add(u64::from(ms) * (TICK_HZ / 1000));
     cortex_m::interrupt::free(|cs| DEADLINE.borrow(cs).set(at));
 }
 

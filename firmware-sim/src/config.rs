@@ -61,9 +61,9 @@ pub struct Config<'a> {
     /// How many of `expect` are used.
     pub n_expect: usize,
     /// Deadline for the expected texts, from the end of the handshake.
-    pub timeout_ms: u64,
+    pub timeout_ms: u32,
     /// Deadline for the handshake.
-    pub handshake_timeout_ms: u64,
+    pub handshake_timeout_ms: u32,
     /// Smallest group accepted.
     pub min_group_bits: u32,
 }
@@ -76,8 +76,8 @@ struct Parsed<'a> {
     n_send: usize,
     expect: [&'a str; MAX_LINES],
     n_expect: usize,
-    timeout_ms: u64,
-    handshake_timeout_ms: u64,
+    timeout_ms: u32,
+    handshake_timeout_ms: u32,
     min_group_bits: u32,
 }
 
@@ -100,19 +100,19 @@ pub fn parse(text: &str) -> Result<Config<'_>, &'static str> {
     };
     for line in text.lines() {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.trim().is_empty() || line.starts_with(';') {
+        if line.trim_ascii().is_empty() || line.starts_with(';') {
             continue;
         }
         let (key, value) = line.split_once(' ').ok_or("a line without a value")?;
         match key {
             "pin" => {
                 pin = Some(
-                    PublicKey::from_str(value.trim())
+                    PublicKey::from_str(value.trim_ascii())
                         .map_err(|_| "pin is not a valid ed25519:... key")?,
                 )
             }
-            "nick" => c.nick = value.trim(),
-            "room" => c.room = value.trim(),
+            "nick" => c.nick = value.trim_ascii(),
+            "room" => c.room = value.trim_ascii(),
             "send" => {
                 *c.send.get_mut(c.n_send).ok_or("more than 8 send lines")? = value;
                 c.n_send += 1;
@@ -123,16 +123,21 @@ pub fn parse(text: &str) -> Result<Config<'_>, &'static str> {
                     .ok_or("more than 8 expect lines")? = value;
                 c.n_expect += 1;
             }
-            "timeout_ms" => c.timeout_ms = value.trim().parse().map_err(|_| "bad timeout_ms")?,
+            "timeout_ms" => {
+                c.timeout_ms = value.trim_ascii().parse().map_err(|_| "bad timeout_ms")?
+            }
             "handshake_timeout_ms" => {
                 c.handshake_timeout_ms = value
-                    .trim()
+                    .trim_ascii()
                     .parse()
                     .map_err(|_| "bad handshake_timeout_ms")?
             }
             "identity" => return Err("identity line not taken out first (see config::read)"),
             "min_group_bits" => {
-                c.min_group_bits = value.trim().parse().map_err(|_| "bad min_group_bits")?
+                c.min_group_bits = value
+                    .trim_ascii()
+                    .parse()
+                    .map_err(|_| "bad min_group_bits")?
             }
             _ => return Err("unknown key"),
         }

@@ -31,28 +31,19 @@
 #![no_main]
 
 use cortex_m_rt::entry;
+use dhchat_core::dh::DhError;
 use dhchat_core::driver::{blocking, Buffers, DriverError};
 use dhchat_core::error::{Error, RecordError};
 use dhchat_core::handshake::ClientConfig;
 use dhchat_core::identity::KeyText;
 use dhchat_core::message::Message;
+// A peer's text in the diagnosis line: control and invisible characters
+// escaped, as the host client shows them (and already linked for the core's
+// error messages).
+use dhchat_core::names::Escaped;
 use fw::exit::{fail, Code};
 use fw::uart::{Uart0, UartError};
 use fw::{clock, config, seed, stack};
-
-/// A peer's text for the diagnosis line, control characters shown as `?`
-/// (cheaper in flash than `escape_debug`, which pulls in Unicode tables).
-struct Printable<'a>(&'a str);
-
-impl core::fmt::Display for Printable<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        use core::fmt::Write;
-        for c in self.0.chars() {
-            f.write_char(if c.is_control() { '?' } else { c })?;
-        }
-        Ok(())
-    }
-}
 
 /// The exit code for a driver error.
 fn classify(e: &DriverError<UartError>) -> Code {
@@ -70,7 +61,17 @@ fn classify(e: &DriverError<UartError>) -> Code {
 }
 
 fn fail_with(what: &str, e: &DriverError<UartError>) -> ! {
-    fail(classify(e), format_args!("{what}: {e}"))
+    // The server's group is not one this image was built with (its cargo
+    // features; ffdhe2048 alone by default, dhchat-server's default is
+    // ffdhe3072): say how to fix it.
+    let hint = match e.protocol() {
+        Some(Error::Dh(DhError::UnknownGroup)) => {
+            "; build the firmware with the server's group (--features ffdhe3072 or ffdhe4096) \
+             or run the server with --group ffdhe2048"
+        }
+        _ => "",
+    };
+    fail(classify(e), format_args!("{what}: {e}{hint}"))
 }
 
 #[entry]
@@ -92,7 +93,7 @@ fn main() -> ! {
     let cfg =
         config::parse(text).unwrap_or_else(|e| fail(Code::Config, format_args!("{path}: {e}")));
 
-    let rng = seed::rng().unwrap_or_else(|| {
+    let mut rng = seed::rng().unwrap_or_else(|| {
         fail(
             Code::Entropy,
             format_args!("no seed from the host's /dev/urandom"),
@@ -108,10 +109,10 @@ fn main() -> ! {
     client.identity = identity.as_ref();
     let mut pin = cfg.pin;
     clock::set_timeout_ms(cfg.handshake_timeout_ms);
-    let started = clock::millis();
-    let mut conn = blocking::connect(&mut uart, &client, &mut pin, rng, bufs)
+    let started = clock::ticks();
+    let mut conn = blocking::connect(&mut uart, &client, &mut pin, &mut rng, bufs)
         .unwrap_or_else(|e| fail_with("handshake", &e));
-    let handshake_ms = clock::millis() - started;
+    let handshake_ms = clock::millis_since(started);
     let nick_buf = &mut [0u8; 32];
     let nick = {
         let n = conn.welcome().map(|w| w.nick).unwrap_or(cfg.nick);
@@ -149,13 +150,13 @@ fn main() -> ! {
             }
             Ok(Message::Error { code, text }) => fail(
                 Code::Refused,
-                format_args!("server sent ERROR {code}: {}", Printable(text)),
+                format_args!("server sent ERROR {code}: {}", Escaped(text)),
             ),
             Ok(Message::Close { reason }) => fail(
                 Code::Closed,
                 format_args!(
                     "server sent CLOSE ({}) with {missing} expected message(s) missing",
-                    Printable(reason)
+                    Escaped(reason)
                 ),
             ),
             Ok(_) => {}

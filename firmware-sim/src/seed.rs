@@ -17,7 +17,7 @@ pub fn seed() -> Option<[u8; 32]> {
 }
 
 /// The firmware's CSPRNG: ChaCha20 seeded by [`seed`].
-pub fn rng() -> Option<rand_chacha::ChaCha20Rng> {
+pub fn rng() -> Option<chacha20::ChaCha20Rng> {
     use rand_core::SeedableRng;
-    Some(rand_chacha::ChaCha20Rng::from_seed(seed()?))
+    Some(chacha20::ChaCha20Rng::from_seed(seed()?))
 }

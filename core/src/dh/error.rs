@@ -8,7 +8,8 @@ use core::fmt;
 pub enum DhError {
     /// A value has more significant bytes than the field or size it must fit in.
     ValueTooWide,
-    /// A DH message announces a (p, g) that is not one of the supported groups.
+    /// A DH message announces a (p, g) that is not one of the groups of this build
+    /// (`group::Group::ALL`: an RFC 7919 group whose feature is off is unknown too).
     UnknownGroup,
     /// A received public value is not in `2..=p-2`.
     PublicValueOutOfRange,
@@ -24,13 +25,17 @@ pub enum DhError {
 
 impl fmt::Display for DhError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        let text = match self {
             DhError::ValueTooWide => {
                 "a DH value is wider than its field; the peer sent a malformed DH message"
             }
             DhError::UnknownGroup => {
-                "the peer proposed a DH group that is not ffdhe2048, ffdhe3072 or ffdhe4096 \
-                 with generator 2; it may be a legacy or misconfigured peer"
+                f.write_str("the peer proposed a DH group that is not ")?;
+                crate::group::write_group_names(f)?;
+                return f.write_str(
+                    " with generator 2 (the groups of this build); it may be a legacy or \
+                     misconfigured peer",
+                );
             }
             DhError::PublicValueOutOfRange => {
                 "the peer's DH public value is outside 2..p-2; the peer is faulty or malicious, \
@@ -48,7 +53,8 @@ impl fmt::Display for DhError {
             DhError::InvalidModulus => {
                 "the DH modulus is even, below 3, or too wide for the arithmetic used"
             }
-        })
+        };
+        f.write_str(text)
     }
 }
 

@@ -10,9 +10,9 @@ use super::modpow::{group_modpow, group_pow_generator};
 use super::{DhError, MAX_PLEN};
 use crate::group::Group;
 
-/// The largest private exponent of any supported group, in bytes (`xbits / 8` of
-/// ffdhe4096).
-const MAX_XLEN: usize = 48;
+/// The largest private exponent of the groups in this build, in bytes (`xbits / 8`: 48
+/// with ffdhe4096).
+const MAX_XLEN: usize = (Group::MAX_XBITS / 8) as usize;
 
 /// Checks a received public value: accepted only when `1 < y < p - 1`.
 ///

@@ -33,5 +33,6 @@ pub const LEN_GEN: usize = 16;
 pub const LEN_PK: usize = 1024;
 /// Length in bytes of a DH message: `pack(p, 1024) || pack(g, 16) || pack(y, 1024)`.
 pub const DH_MSG_LEN: usize = LEN_PRIME + LEN_GEN + LEN_PK;
-/// The largest `plen` of any supported group (ffdhe4096), in bytes.
-pub const MAX_PLEN: usize = 512;
+/// The largest `plen` of the groups compiled into this build, in bytes: 512 (ffdhe4096)
+/// by default, 256 in a build with the `ffdhe2048` feature alone.
+pub const MAX_PLEN: usize = crate::group::Group::MAX_PLEN;

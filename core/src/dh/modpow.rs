@@ -3,7 +3,13 @@
 //! computed at compile time, and [`modpow`] for any other odd modulus.
 
 use crypto_bigint::modular::FixedMontyParams;
-use crypto_bigint::{Limb, Odd, Uint, Word, U2048, U3072, U4096};
+#[cfg(feature = "ffdhe2048")]
+use crypto_bigint::U2048;
+#[cfg(feature = "ffdhe3072")]
+use crypto_bigint::U3072;
+#[cfg(feature = "ffdhe4096")]
+use crypto_bigint::U4096;
+use crypto_bigint::{Limb, Odd, Uint, Word};
 use zeroize::Zeroize;
 
 use super::monty::{self, Field};
@@ -12,6 +18,10 @@ use crate::group::Group;
 
 /// `base^exp mod p` of `group` into `out` (at least `plen` bytes), with the arithmetic
 /// sized for the group.
+///
+/// Only the groups of this build have an arm here, so only their widths of the
+/// Montgomery code are compiled (each width is a separate copy of it, the bulk of the
+/// DH code in flash).
 pub(super) fn group_modpow(
     group: Group,
     base: &[u8],
@@ -20,8 +30,11 @@ pub(super) fn group_modpow(
 ) -> Result<(), DhError> {
     let (p, xbits) = (group.prime(), group.xbits());
     match group {
+        #[cfg(feature = "ffdhe2048")]
         Group::Ffdhe2048 => monty_pow(p, &FFDHE2048_MONTY, Some(base), exp, xbits, out),
+        #[cfg(feature = "ffdhe3072")]
         Group::Ffdhe3072 => monty_pow(p, &FFDHE3072_MONTY, Some(base), exp, xbits, out),
+        #[cfg(feature = "ffdhe4096")]
         Group::Ffdhe4096 => monty_pow(p, &FFDHE4096_MONTY, Some(base), exp, xbits, out),
     }
 }
@@ -32,8 +45,11 @@ pub(super) fn group_pow_generator(group: Group, exp: &[u8], out: &mut [u8]) -> R
     debug_assert_eq!(group.generator(), 2);
     let (p, xbits) = (group.prime(), group.xbits());
     match group {
+        #[cfg(feature = "ffdhe2048")]
         Group::Ffdhe2048 => monty_pow(p, &FFDHE2048_MONTY, None, exp, xbits, out),
+        #[cfg(feature = "ffdhe3072")]
         Group::Ffdhe3072 => monty_pow(p, &FFDHE3072_MONTY, None, exp, xbits, out),
+        #[cfg(feature = "ffdhe4096")]
         Group::Ffdhe4096 => monty_pow(p, &FFDHE4096_MONTY, None, exp, xbits, out),
     }
 }
@@ -71,12 +87,15 @@ const fn group_params<const LIMBS: usize>(group: Group) -> FixedMontyParams<LIMB
 }
 
 /// Montgomery constants of the ffdhe2048 prime.
+#[cfg(feature = "ffdhe2048")]
 static FFDHE2048_MONTY: MontyConsts<{ U2048::LIMBS }> =
     MontyConsts::of(&group_params(Group::Ffdhe2048));
 /// Montgomery constants of the ffdhe3072 prime.
+#[cfg(feature = "ffdhe3072")]
 static FFDHE3072_MONTY: MontyConsts<{ U3072::LIMBS }> =
     MontyConsts::of(&group_params(Group::Ffdhe3072));
 /// Montgomery constants of the ffdhe4096 prime.
+#[cfg(feature = "ffdhe4096")]
 static FFDHE4096_MONTY: MontyConsts<{ U4096::LIMBS }> =
     MontyConsts::of(&group_params(Group::Ffdhe4096));
 
@@ -171,29 +190,40 @@ fn monty_pow<const LIMBS: usize>(
     }
 
     let field = Field::new(&p, consts.m0);
+    // The products' scratch, for every multiplication and squaring below.
+    let mut wide = [[0 as Word; LIMBS]; 2];
     // 1, for R mod p = mont(R^2, 1) and, at the end, out of Montgomery form.
     let mut unit = [0 as Word; LIMBS];
     if let Some(low) = unit.first_mut() {
         *low = 1;
     }
     let mut one_m = [0 as Word; LIMBS];
-    field.mul(consts.r2.as_words(), &unit, &mut one_m);
+    field.mul(consts.r2.as_words(), &unit, &mut wide, &mut one_m);
     let mut result = [0 as Word; LIMBS];
     match base {
         // Generator 2: squarings and masked doublings, one of each per exponent bit.
-        None => monty::pow2(&field, &one_m, &exponent, exp_bits, &mut result),
+        None => monty::pow2(&field, &one_m, &exponent, exp_bits, &mut wide, &mut result),
         Some(_) => {
             let mut base_m = [0; LIMBS];
-            field.mul(&base_words, consts.r2.as_words(), &mut base_m);
-            monty::pow(&field, &base_m, &one_m, &exponent, exp_bits, &mut result);
+            field.mul(&base_words, consts.r2.as_words(), &mut wide, &mut base_m);
+            monty::pow(
+                &field,
+                &base_m,
+                &one_m,
+                &exponent,
+                exp_bits,
+                &mut wide,
+                &mut result,
+            );
             base_m.zeroize();
         }
     }
     exponent.zeroize();
     // Out of Montgomery form: a Montgomery multiplication by 1.
     let mut value = [0 as Word; LIMBS];
-    field.mul(&result, &unit, &mut value);
+    field.mul(&result, &unit, &mut wide, &mut value);
     result.zeroize();
+    wide.zeroize();
     words_to_be(&value, out);
     value.zeroize();
     Ok(())

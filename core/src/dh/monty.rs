@@ -10,6 +10,12 @@
 //! (2 N^2 word products) and its `FixedMontyForm` values carry a copy of the modulus
 //! parameters. The dedicated squaring here takes about 1.5 N^2, and with the generator 2
 //! a public value needs squarings and doublings only (see [`pow2`]).
+//!
+//! Every word product goes through one of two kernels, neither generic (one copy serves
+//! every group width): [`mac_row`] (`t += a b_i`, four words a step) for the products of
+//! the multiplication and the squaring, and [`reduce_two_rows`] for their shared
+//! Montgomery reduction ([`Field::reduce`], separated operand scanning), two reduction
+//! steps per pass over the words. They are the only loops whose speed matters.
 
 use crypto_bigint::{WideWord, Word};
 use subtle::{Choice, ConditionallySelectable};
@@ -59,11 +65,102 @@ fn mac(a: Word, b: Word, c: Word, d: Word) -> (Word, Word) {
 }
 
 /// `dst = src` where `choice` is set, in constant time.
+///
+/// One mask from `subtle` (opaque to the optimizer: all ones or zero), then plain masked
+/// XORs: a call into `subtle` per word costs more than the word's work when its
+/// `conditional_assign` is not inlined (at `opt-level = "z"`).
 #[inline(always)]
 fn assign_if<const N: usize>(dst: &mut [Word; N], src: &[Word; N], choice: Choice) {
+    let mask = Word::conditional_select(&0, &Word::MAX, choice);
     for (d, s) in dst.iter_mut().zip(src) {
-        d.conditional_assign(s, choice);
+        *d ^= (*d ^ *s) & mask;
     }
+}
+
+/// `t += a * b` over the words of `t` and `a` (equal lengths, little-endian), returning
+/// the carry out of the top word: every row of the products here (and the last reduction
+/// step of an odd width). Four words a step (the loop's own instructions are a third of a one-word step on
+/// Cortex-M3); every access and branch depends only on the lengths.
+///
+/// Out of line and not generic: one copy for every width and caller.
+#[inline(never)]
+fn mac_row(t: &mut [Word], a: &[Word], b: Word) -> Word {
+    debug_assert_eq!(t.len(), a.len());
+    let (t4, t_rest) = t.as_chunks_mut::<4>();
+    let (a4, a_rest) = a.as_chunks::<4>();
+    let mut c = 0;
+    for (tq, aq) in t4.iter_mut().zip(a4) {
+        let [t0, t1, t2, t3] = tq;
+        let [a0, a1, a2, a3] = *aq;
+        (*t0, c) = mac(a0, b, *t0, c);
+        (*t1, c) = mac(a1, b, *t1, c);
+        (*t2, c) = mac(a2, b, *t2, c);
+        (*t3, c) = mac(a3, b, *t3, c);
+    }
+    for (tj, &aj) in t_rest.iter_mut().zip(a_rest) {
+        (*tj, c) = mac(aj, b, *tj, c);
+    }
+    c
+}
+
+/// Two steps of the Montgomery reduction at once, each word of `t` loaded and stored
+/// once for both: `t` is the window of `p.len() + 2` words from the word the first step
+/// clears, `m0` is `-p^(-1) mod 2^W`, and `meta` the carry into `t[p.len()]` left by the
+/// step before. The first step adds `m_a p` at word 0 (`m_a = t[0] m0`), the second
+/// `m_b p` at word 1 (`m_b` from word 1 after the first step's product there); returns
+/// the carry out of the last word, into the next pair's top word.
+///
+/// Out of line and not generic, like [`mac_row`]; every access and branch depends only
+/// on the lengths.
+#[inline(never)]
+fn reduce_two_rows(t: &mut [Word], p: &[Word], m0: Word, meta: Word) -> Word {
+    let n = p.len();
+    let (Some(t_low), Some(p_hi)) = (t.get_mut(..n + 2), p.get(2..)) else {
+        return meta;
+    };
+    let (t_low, t_top) = t_low.split_at_mut(n);
+    let (Some(&p0), Some(&p1)) = (p.first(), p.get(1)) else {
+        return meta;
+    };
+    let ([t0, t1, t_mid @ ..], [top0, top1]) = (t_low, t_top) else {
+        return meta;
+    };
+    // Word 0: the first step alone (its low word becomes 0).
+    let ma = t0.wrapping_mul(m0);
+    let (_, ca) = mac(ma, p0, *t0, 0);
+    // Word 1: the first step, then the second step's first word (which becomes 0).
+    let (x, mut ca) = mac(ma, p1, *t1, ca);
+    let mb = x.wrapping_mul(m0);
+    let (_, mut cb) = mac(mb, p0, x, 0);
+    // Words 2 .. n - 1: the first step's product with p[k], the second's with p[k - 1]
+    // (kept from the word before), two words at a time.
+    let mut p_prev = p1;
+    let (t2, t_rest) = t_mid.as_chunks_mut::<2>();
+    let (hi2, hi_rest) = p_hi.as_chunks::<2>();
+    for (tq, hq) in t2.iter_mut().zip(hi2) {
+        let [t0, t1] = tq;
+        let [h0, h1] = *hq;
+        let (x, c) = mac(ma, h0, *t0, ca);
+        (*t0, cb) = mac(mb, p_prev, x, cb);
+        let (x, c) = mac(ma, h1, *t1, c);
+        (*t1, cb) = mac(mb, h0, x, cb);
+        ca = c;
+        p_prev = h1;
+    }
+    for (tj, &hj) in t_rest.iter_mut().zip(hi_rest) {
+        let (x, c) = mac(ma, hj, *tj, ca);
+        ca = c;
+        (*tj, cb) = mac(mb, p_prev, x, cb);
+        p_prev = hj;
+    }
+    // Word n: the first step's carry and the one left before, then the second step's
+    // last product; word n + 1: the second step's carry.
+    let (x, carry) = adc(*top0, ca, meta);
+    let (y, cb) = mac(mb, p_prev, x, cb);
+    *top0 = y;
+    let (z, meta) = adc(*top1, cb, carry);
+    *top1 = z;
+    meta
 }
 
 impl<'a, const N: usize> Field<'a, N> {
@@ -89,50 +186,38 @@ impl<'a, const N: usize> Field<'a, N> {
         d.zeroize();
     }
 
-    /// `out = a b R^(-1) mod p` (coarsely integrated operand scanning), for `a, b < p`.
-    pub(super) fn mul(&self, a: &[Word; N], b: &[Word; N], out: &mut [Word; N]) {
-        // t[0..N] with two more words t_n, t_n1 above them.
-        let t = out;
+    /// `out = a b R^(-1) mod p` for `a, b < p`: the 2N-word product, row by row, then
+    /// [`reduce`](Field::reduce). `wide` is scratch of 2N words (zeroized by the caller
+    /// when done).
+    pub(super) fn mul(
+        &self,
+        a: &[Word; N],
+        b: &[Word; N],
+        wide: &mut [[Word; N]; 2],
+        out: &mut [Word; N],
+    ) {
+        let t = wide.as_flattened_mut();
         t.fill(0);
-        let mut t_n: Word = 0;
-        for &bi in b {
-            // t += a * b_i
-            let mut c = 0;
-            for (tj, &aj) in t.iter_mut().zip(a) {
-                (*tj, c) = mac(aj, bi, *tj, c);
+        for (i, &bi) in b.iter().enumerate() {
+            // Row i lands on words i .. i + N; word i + N is still 0 and takes its carry.
+            let c = mac_row(t.get_mut(i..i + N).unwrap_or_default(), a, bi);
+            if let Some(top) = t.get_mut(i + N) {
+                *top = c;
             }
-            let (sum, t_n1) = adc(t_n, c, 0);
-            t_n = sum;
-            // t = (t + m p) / 2^W with m chosen so that the low word vanishes.
-            let m = t[0].wrapping_mul(self.m0);
-            let (_, mut c) = mac(m, self.p[0], t[0], 0);
-            for j in 1..N {
-                let (lo, hi) = mac(m, self.p[j], t[j], c);
-                t[j - 1] = lo;
-                c = hi;
-            }
-            let (lo, hi) = adc(t_n, c, 0);
-            t[N - 1] = lo;
-            t_n = t_n1 + hi;
         }
-        // a b < p^2 < p R, so the result is below 2p.
-        self.reduce_once(t, t_n);
+        self.reduce(wide, out);
     }
 
     /// `out = a^2 R^(-1) mod p` for `a < p`: the square's off-diagonal products once,
-    /// doubled, plus the diagonal, then a Montgomery reduction. `wide` is scratch of
+    /// doubled, plus the diagonal, then [`reduce`](Field::reduce). `wide` is scratch of
     /// 2N words (zeroized by the caller when done).
     pub(super) fn square(&self, a: &[Word; N], wide: &mut [[Word; N]; 2], out: &mut [Word; N]) {
         let t = wide.as_flattened_mut();
         t.fill(0);
         // Off-diagonal products a_i a_j, i < j, at t[i + j].
         for (i, &ai) in a.iter().enumerate() {
-            let mut c = 0;
             let row = t.get_mut(2 * i + 1..i + N).unwrap_or_default();
-            let high = a.get(i + 1..).unwrap_or_default();
-            for (tj, &aj) in row.iter_mut().zip(high) {
-                (*tj, c) = mac(ai, aj, *tj, c);
-            }
+            let c = mac_row(row, a.get(i + 1..).unwrap_or_default(), ai);
             if let Some(top) = t.get_mut(i + N) {
                 *top = c;
             }
@@ -153,24 +238,36 @@ impl<'a, const N: usize> Field<'a, N> {
             pair[1] = s1;
             c = c1;
         }
-        // Reduction: N times, add m p at word i so that word i vanishes.
+        self.reduce(wide, out);
+    }
+
+    /// `out = t R^(-1) mod p` for the 2N-word `t` (in `wide`, overwritten) below `p R`:
+    /// Montgomery reduction by separated operand scanning, N times adding `m p` at word i
+    /// so that word i vanishes.
+    fn reduce(&self, wide: &mut [[Word; N]; 2], out: &mut [Word; N]) {
+        let t = wide.as_flattened_mut();
+        // The carry out of the top word of each step, into the next one's.
         let mut meta = 0;
-        for i in 0..N {
+        // Two steps at a time ([`reduce_two_rows`]); one at a time for the last step of
+        // an odd N.
+        let pairs = if N >= 2 { N / 2 } else { 0 };
+        for i in (0..pairs).map(|k| 2 * k) {
+            let window = t.get_mut(i..i + N + 2).unwrap_or_default();
+            meta = reduce_two_rows(window, self.p, self.m0, meta);
+        }
+        for i in 2 * pairs..N {
             let window = t.get_mut(i..=i + N).unwrap_or_default();
             let Some((top, low)) = window.split_last_mut() else {
                 continue;
             };
-            let m = low[0].wrapping_mul(self.m0);
-            let mut c = 0;
-            for (tj, &pj) in low.iter_mut().zip(self.p) {
-                (*tj, c) = mac(m, pj, *tj, c);
-            }
+            let m = low.first().copied().unwrap_or(0).wrapping_mul(self.m0);
+            let c = mac_row(low, self.p, m);
             let (s, carry) = adc(*top, c, meta);
             *top = s;
             meta = carry;
         }
         out.copy_from_slice(&wide[1]);
-        // a^2 < p^2 < p R, so the result is below 2p.
+        // t < p R, so the result is below 2p.
         self.reduce_once(out, meta);
     }
 
@@ -207,22 +304,24 @@ fn exp_window(exp: &[Word], k: u32) -> Word {
 /// (an addition), and the doubled value is kept or not by a masked select.
 ///
 /// `one_m` is `R mod p`; `exp` holds the secret exponent as little-endian words with no
-/// bit at or above `bits` (the caller checks it). Constant time in `exp`.
-// Out of line: its temporaries (the window table) are not added to its caller's frame.
+/// bit at or above `bits` (the caller checks it). Constant time in `exp`. `wide` is the
+/// caller's scratch of 2N words, left holding secret-dependent words: the caller zeroizes
+/// it.
+// Out of line: its temporaries are not added to its caller's frame.
 #[inline(never)]
 pub(super) fn pow2<const N: usize>(
     field: &Field<'_, N>,
     one_m: &[Word; N],
     exp: &[Word],
     bits: u32,
+    wide: &mut [[Word; N]; 2],
     out: &mut [Word; N],
 ) {
-    let mut wide = [[0; N]; 2];
     let mut squared = [0; N];
     let mut doubled = [0; N];
     out.copy_from_slice(one_m);
     for i in (0..bits).rev() {
-        field.square(out, &mut wide, &mut squared);
+        field.square(out, wide, &mut squared);
         field.double(&squared, &mut doubled);
         // The bit is 0 or 1, so the truncation keeps the whole value.
         #[allow(clippy::cast_possible_truncation)]
@@ -230,7 +329,6 @@ pub(super) fn pow2<const N: usize>(
         out.copy_from_slice(&squared);
         assign_if(out, &doubled, set);
     }
-    wide.zeroize();
     squared.zeroize();
     doubled.zeroize();
 }
@@ -241,6 +339,8 @@ pub(super) fn pow2<const N: usize>(
 ///
 /// `base_m` and `one_m` are in Montgomery form and below `p`; `exp` holds the secret
 /// exponent as little-endian words with no bit at or above `bits` (the caller checks it).
+/// `wide` is the caller's scratch of 2N words, left holding secret-dependent words: the
+/// caller zeroizes it.
 // Out of line: its temporaries (the window table) are not added to its caller's frame.
 #[inline(never)]
 pub(super) fn pow<const N: usize>(
@@ -249,6 +349,7 @@ pub(super) fn pow<const N: usize>(
     one_m: &[Word; N],
     exp: &[Word],
     bits: u32,
+    wide: &mut [[Word; N]; 2],
     out: &mut [Word; N],
 ) {
     // table[k] = base^k.
@@ -257,9 +358,8 @@ pub(super) fn pow<const N: usize>(
     table[1].copy_from_slice(base_m);
     for k in 2..TABLE {
         let (done, rest) = table.split_at_mut(k);
-        field.mul(&done[k - 1], base_m, &mut rest[0]);
+        field.mul(&done[k - 1], base_m, wide, &mut rest[0]);
     }
-    let mut wide = [[0; N]; 2];
     let mut entry = [0; N];
     let mut tmp = [0; N];
     out.copy_from_slice(one_m);
@@ -268,7 +368,7 @@ pub(super) fn pow<const N: usize>(
         // Skipping the squarings of the initial 1 depends on the public position only.
         if k + 1 != windows {
             for _ in 0..WINDOW {
-                field.square(out, &mut wide, &mut tmp);
+                field.square(out, wide, &mut tmp);
                 out.copy_from_slice(&tmp);
             }
         }
@@ -279,11 +379,10 @@ pub(super) fn pow<const N: usize>(
             let hit = subtle::ConstantTimeEq::ct_eq(&index, &j);
             assign_if(&mut entry, candidate, hit);
         }
-        field.mul(out, &entry, &mut tmp);
+        field.mul(out, &entry, wide, &mut tmp);
         out.copy_from_slice(&tmp);
     }
     table.zeroize();
-    wide.zeroize();
     entry.zeroize();
     tmp.zeroize();
 }

@@ -20,9 +20,9 @@ fn check_ops(params: &FixedMontyParams<N>, a: &Uint<N>, b: &Uint<N>) {
     let am = FixedMontyForm::from_montgomery(*a, params);
     let bm = FixedMontyForm::from_montgomery(*b, params);
     let mut out = [0; N];
-    field.mul(a.as_words(), b.as_words(), &mut out);
-    assert_eq!(&out, am.mul(&bm).as_montgomery().as_words(), "mul");
     let mut wide = [[0; N]; 2];
+    field.mul(a.as_words(), b.as_words(), &mut wide, &mut out);
+    assert_eq!(&out, am.mul(&bm).as_montgomery().as_words(), "mul");
     field.square(a.as_words(), &mut wide, &mut out);
     assert_eq!(&out, am.square().as_montgomery().as_words(), "square");
     field.double(a.as_words(), &mut out);
@@ -60,7 +60,12 @@ fn three_thousand_bit_field_squares_like_it_multiplies() {
     let mut squared = [0; M];
     let mut multiplied = [0; M];
     field.square(a.as_words(), &mut [[0; M]; 2], &mut squared);
-    field.mul(a.as_words(), a.as_words(), &mut multiplied);
+    field.mul(
+        a.as_words(),
+        a.as_words(),
+        &mut [[0; M]; 2],
+        &mut multiplied,
+    );
     assert_eq!(squared, multiplied);
 }
 
@@ -77,5 +82,61 @@ proptest! {
         let a = Uint::<N>::from_be_slice(&a).rem_vartime(&nz);
         let b = Uint::<N>::from_be_slice(&b).rem_vartime(&nz);
         check_ops(&params, &a, &b);
+    }
+}
+
+/// Checks `mul` and `square` of a field of `M` words against crypto-bigint's, for the
+/// odd modulus `p_bytes` (big-endian) and `a`, `b` reduced below it.
+fn check_width<const M: usize>(p_bytes: &[u8], a: &[u8], b: &[u8]) {
+    let p = Uint::<M>::from_be_slice(p_bytes);
+    let params = FixedMontyParams::new_vartime(p.to_odd().unwrap());
+    let field = Field::new(params.modulus().as_ref().as_words(), params.mod_neg_inv().0);
+    let nz = p.to_nz().unwrap();
+    let a = Uint::<M>::from_be_slice(a).rem_vartime(&nz);
+    let b = Uint::<M>::from_be_slice(b).rem_vartime(&nz);
+    let am = FixedMontyForm::from_montgomery(a, &params);
+    let bm = FixedMontyForm::from_montgomery(b, &params);
+    let (mut out, mut wide) = ([0; M], [[0; M]; 2]);
+    field.mul(a.as_words(), b.as_words(), &mut wide, &mut out);
+    assert_eq!(
+        &out,
+        am.mul(&bm).as_montgomery().as_words(),
+        "mul, {M} words"
+    );
+    field.square(a.as_words(), &mut wide, &mut out);
+    assert_eq!(
+        &out,
+        am.square().as_montgomery().as_words(),
+        "square, {M} words"
+    );
+}
+
+proptest! {
+    /// The reduction takes two steps at a time; an odd number of words ends with one
+    /// step alone, and the narrowest fields have no word between a pair's first two
+    /// and its top: all agree with crypto-bigint.
+    #[test]
+    fn odd_and_narrow_widths_reduce_like_crypto_bigint(
+        p in prop::collection::vec(any::<u8>(), 40),
+        a in prop::collection::vec(any::<u8>(), 40),
+        b in prop::collection::vec(any::<u8>(), 40),
+    ) {
+        // An odd modulus with its top bit set, of each width from 1 to 5 words.
+        let mut p = p;
+        p[0] |= 0x80;
+        for width in 1..=5 {
+            let bytes = width * (Word::BITS as usize / 8);
+            let mut q = p[p.len() - bytes..].to_vec();
+            q[0] |= 0x80;
+            *q.last_mut().unwrap() |= 1;
+            let (a, b) = (&a[a.len() - bytes..], &b[b.len() - bytes..]);
+            match width {
+                1 => check_width::<1>(&q, a, b),
+                2 => check_width::<2>(&q, a, b),
+                3 => check_width::<3>(&q, a, b),
+                4 => check_width::<4>(&q, a, b),
+                _ => check_width::<5>(&q, a, b),
+            }
+        }
     }
 }
