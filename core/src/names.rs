@@ -100,14 +100,14 @@ impl core::error::Error for TextError {}
 /// faster than by decoding its characters).
 fn has_control_character(s: &str) -> bool {
     let b = s.as_bytes();
-    let c0 = b
-        .iter()
-        .fold(false, |bad, &x| bad | ((x < 0x20) & (x != b'\t')) | (x == 0x7f));
+    let c0 = b.iter().fold(false, |bad, &x| {
+        bad | ((x < 0x20) & (x != b'\t')) | (x == 0x7f)
+    });
     let c1 = b
         .iter()
         .zip(b.iter().skip(1))
         .fold(false, |bad, (&lead, &next)| {
-            bad | ((lead == 0xc2) & (next >= 0x80) & (next <= 0x9f))
+            bad | ((lead == 0xc2) & (0x80..=0x9f).contains(&next))
         });
     c0 | c1
 }
