@@ -29,13 +29,18 @@ async fn wait_nick_free(urls: &str, nick: &str) {
         .map(|u| u.parse().expect("NATS URL"))
         .collect();
     let client = async_nats::connect(servers).await.expect("connect to NATS");
-    let kv = async_nats::jetstream::new(client)
-        .get_key_value(NICK_BUCKET)
-        .await
-        .expect("the nick bucket");
+    let js = async_nats::jetstream::new(client);
+    let kv = retrying("the nick bucket", || js.get_key_value(NICK_BUCKET)).await;
     let k = hex::encode(nick.to_ascii_lowercase());
     let start = Instant::now();
-    while kv.get(&k).await.expect("read the nick bucket").is_some() {
+    loop {
+        // A read can meet a bucket whose replicas are still electing a
+        // leader ("503 no responders"): that is "not known yet", not free.
+        match kv.get(&k).await {
+            Ok(None) => return,
+            Ok(Some(_)) => {}
+            Err(e) => eprintln!("reading the nick bucket: {e}; retrying"),
+        }
         assert!(start.elapsed() < STEP, "{nick} was never given back");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -337,6 +342,27 @@ async fn bit_2_crosses_nodes_live_in_history_and_on_direct_messages() {
     );
 }
 
+/// Runs a NATS request until it succeeds (for [`STEP`]): a fresh bucket or
+/// stream can answer "503 no responders" while its replicas elect a leader.
+async fn retrying<T, E, F, Fut>(what: &str, mut request: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let start = Instant::now();
+    loop {
+        match request().await {
+            Ok(v) => return v,
+            Err(e) if start.elapsed() < STEP => {
+                eprintln!("{what}: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}
+
 /// A JetStream context on the test's NATS cluster (to plant entries no node
 /// would write).
 async fn jetstream(urls: &str) -> async_nats::jetstream::Context {
@@ -361,28 +387,26 @@ async fn entries_that_fail_their_checks_are_given_to_nobody_never_delivered_and_
     leave(bob, nodes.urls()).await;
 
     let js = jetstream(nodes.urls()).await;
-    let accounts = js
-        .get_key_value("dhchat-accounts")
-        .await
-        .expect("the account bucket");
-    accounts
-        .put(hex::encode("alice"), "{not an account".into())
-        .await
-        .expect("plant a bad account entry");
+    let accounts = retrying("the account bucket", || js.get_key_value("dhchat-accounts")).await;
+    retrying("plant a bad account entry", || {
+        accounts.put(hex::encode("alice"), "{not an account".into())
+    })
+    .await;
     let bad_mail = [
         &b"\xff\xfe"[..],
         br#"{"time_ms":1,"from":"x y","room":"@bob","text":"bad sender"}"#,
         br#"{"time_ms":1,"from":"eve","room":"@bob","text":"bell\u0007"}"#,
     ];
     for payload in bad_mail {
-        js.publish(
-            format!("dhchat.offline.{}", hex::encode("bob")),
-            payload.to_vec().into(),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("stored");
+        retrying("plant a bad message", || async {
+            js.publish(
+                format!("dhchat.offline.{}", hex::encode("bob")),
+                payload.to_vec().into(),
+            )
+            .await?
+            .await
+        })
+        .await;
     }
     let mut watcher = anon(&a, "watcher").await;
     watcher.say("@bob", "real").await;
