@@ -71,9 +71,20 @@ impl Nicks {
     /// [`ClaimError::Taken`] if it is held, [`ClaimError::Unavailable`] if
     /// NATS did not answer.
     pub async fn claim(&self, nick: &str) -> Result<u64, ClaimError> {
-        match self.kv.create(Names::nick_key(nick), self.value()).await {
-            Ok(revision) => Ok(revision),
-            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Err(ClaimError::Taken),
+        let key = Names::nick_key(nick);
+        // A bucket just created, or one whose leader is being elected,
+        // answers "no responders" for a moment: retried, so that a node's
+        // first clients are not refused as busy.
+        let created = super::patiently("reserving a nick", || async {
+            match self.kv.create(key.as_str(), self.value()).await {
+                Ok(revision) => Ok(Ok(revision)),
+                Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Ok(Err(ClaimError::Taken)),
+                Err(e) => Err(e),
+            }
+        })
+        .await;
+        match created {
+            Ok(outcome) => outcome,
             Err(e) => Err(ClaimError::Unavailable(e.to_string())),
         }
     }
