@@ -259,35 +259,9 @@ pub struct ClusterTarget {
     #[arg(long, value_name = "NAME", default_value = "dhchat", value_parser = super::cluster::options::parse_name)]
     pub cluster_name: String,
 
-    /// NATS credentials file (JWT and NKey seed, `.creds`).
-    #[arg(long, value_name = "FILE")]
-    pub cluster_creds: Option<PathBuf>,
-
-    /// NATS user name; the password is read from DHCHAT_CLUSTER_PASSWORD.
-    /// (A token, without a user, is read from DHCHAT_CLUSTER_TOKEN.)
-    #[arg(long, value_name = "USER")]
-    pub cluster_user: Option<String>,
-
-    /// File holding the NKey seed (`SU...`) to authenticate to NATS with.
-    #[arg(long, value_name = "FILE")]
-    pub cluster_nkey: Option<PathBuf>,
-
-    /// Require TLS on the links to NATS.
-    #[arg(long)]
-    pub cluster_tls: bool,
-
-    /// PEM file of the certificate authorities that sign the NATS servers'
-    /// certificates (implies TLS).
-    #[arg(long, value_name = "FILE")]
-    pub cluster_tls_ca: Option<PathBuf>,
-
-    /// PEM client certificate for NATS (mutual TLS; with --cluster-tls-key).
-    #[arg(long, value_name = "FILE", requires = "cluster_tls_key")]
-    pub cluster_tls_cert: Option<PathBuf>,
-
-    /// PEM private key of --cluster-tls-cert.
-    #[arg(long, value_name = "FILE", requires = "cluster_tls_cert")]
-    pub cluster_tls_key: Option<PathBuf>,
+    /// Credentials and TLS for the links to NATS, as the nodes'.
+    #[command(flatten)]
+    pub access: super::cluster::options::NatsAccess,
 }
 
 impl ClusterTarget {
@@ -299,14 +273,8 @@ impl ClusterTarget {
             urls: self.urls.clone(),
             cluster_name: self.cluster_name.clone(),
             cluster_replicas: None,
-            cluster_nick_ttl: 15,
-            cluster_creds: self.cluster_creds.clone(),
-            cluster_user: self.cluster_user.clone(),
-            cluster_nkey: self.cluster_nkey.clone(),
-            cluster_tls: self.cluster_tls,
-            cluster_tls_ca: self.cluster_tls_ca.clone(),
-            cluster_tls_cert: self.cluster_tls_cert.clone(),
-            cluster_tls_key: self.cluster_tls_key.clone(),
+            cluster_nick_ttl: super::cluster::options::DEFAULT_NICK_TTL_SECS,
+            access: self.access.clone(),
         }
     }
 }

@@ -43,9 +43,18 @@ pub struct ClusterOptions {
     /// Seconds a node's nick reservations and liveness entry live in NATS
     /// without renewal (renewed every third of it): a crashed node's nicks
     /// are free again after at most this long.
-    #[arg(long, value_name = "SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_NICK_TTL_SECS, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub cluster_nick_ttl: u64,
 
+    /// Credentials and TLS for the links to NATS.
+    #[command(flatten)]
+    pub access: NatsAccess,
+}
+
+/// How a process authenticates to NATS and secures its links: the flags a
+/// node (`--cluster`) and the operator's `accounts --cluster` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NatsAccess {
     /// NATS credentials file (JWT and NKey seed, `.creds`).
     #[arg(long, value_name = "FILE")]
     pub cluster_creds: Option<PathBuf>,
@@ -76,6 +85,9 @@ pub struct ClusterOptions {
     #[arg(long, value_name = "FILE", requires = "cluster_tls_cert")]
     pub cluster_tls_key: Option<PathBuf>,
 }
+
+/// The default of `--cluster-nick-ttl`, in seconds.
+pub const DEFAULT_NICK_TTL_SECS: u64 = 15;
 
 /// Checks a `--cluster-name`: 1 to 32 letters, digits, `_` or `-`.
 ///
@@ -108,7 +120,8 @@ impl ClusterOptions {
     /// Unreadable credentials or NKey files, and a password or token that
     /// is set without what it belongs to.
     pub async fn connect_options(&self) -> anyhow::Result<async_nats::ConnectOptions> {
-        let mut options = match &self.cluster_creds {
+        let access = &self.access;
+        let mut options = match &access.cluster_creds {
             Some(path) => async_nats::ConnectOptions::with_credentials_file(path)
                 .await
                 .with_context(|| format!("{}: cannot read NATS credentials", path.display()))?,
@@ -116,7 +129,7 @@ impl ClusterOptions {
         };
         let password = std::env::var(PASSWORD_ENV).ok().map(Zeroizing::new);
         let token = std::env::var(TOKEN_ENV).ok().map(Zeroizing::new);
-        match (&self.cluster_user, password) {
+        match (&access.cluster_user, password) {
             (Some(user), Some(pass)) => {
                 options = options.user_and_password(user.clone(), pass.to_string());
             }
@@ -127,20 +140,23 @@ impl ClusterOptions {
         if let Some(token) = token {
             options = options.token(token.to_string());
         }
-        if let Some(path) = &self.cluster_nkey {
+        if let Some(path) = &access.cluster_nkey {
             let seed = Zeroizing::new(
                 std::fs::read_to_string(path)
                     .with_context(|| format!("{}: cannot read the NKey seed", path.display()))?,
             );
             options = options.nkey(seed.trim().to_owned());
         }
-        if self.cluster_tls || self.cluster_tls_ca.is_some() || self.cluster_tls_cert.is_some() {
+        if access.cluster_tls
+            || access.cluster_tls_ca.is_some()
+            || access.cluster_tls_cert.is_some()
+        {
             options = options.require_tls(true);
         }
-        if let Some(ca) = &self.cluster_tls_ca {
+        if let Some(ca) = &access.cluster_tls_ca {
             options = options.add_root_certificates(ca.clone());
         }
-        if let (Some(cert), Some(key)) = (&self.cluster_tls_cert, &self.cluster_tls_key) {
+        if let (Some(cert), Some(key)) = (&access.cluster_tls_cert, &access.cluster_tls_key) {
             options = options.add_client_certificate(cert.clone(), key.clone());
         }
         Ok(options
