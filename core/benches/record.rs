@@ -6,6 +6,9 @@
 //! tag check (`memcmp::eq`) before decryption. OpenSSL's side creates its contexts (AES
 //! and HMAC keys) for every record; dhchat keeps its expanded keys per direction.
 //!
+//! At 4 KiB it also prints the floors the crates set (CBC encryption alone, HMAC alone,
+//! the two interleaved call by call), paired with the seal and the open.
+//!
 //! `cargo bench -p dhchat-core --bench record`; the `RATIO` lines are the paired ratios.
 
 // criterion_group! generates an undocumented public function.
@@ -179,10 +182,106 @@ fn bench_size(c: &mut Criterion, label: &str, text_len: usize) {
     );
 }
 
+/// The floors the crates set for a 4 KiB record, beside the seal and the open in the
+/// same run (docs/PERFORMANCE.md, "Records"): AES-256-CBC encryption alone (the `aes`
+/// and `cbc` crates; each block waits for the previous one), HMAC-SHA256 alone over the
+/// same bytes (`hmac`, `sha2`), and a seal that interleaves the two crates' calls chunk
+/// by chunk (the nearest to a stitched seal that safe calls into the crates allow).
+fn floors() {
+    use aes::Aes256;
+    use cbc::cipher::block_padding::Pkcs7;
+    use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
+    use hmac::{Hmac, KeyInit, Mac};
+
+    type HmacSha256 = Hmac<sha2::Sha256>;
+    let mut rng = ChaCha20Rng::seed_from_u64(44);
+    let id = IdentityKey::generate(&mut rng);
+    let (mut client, _) = common::handshake(Group::Ffdhe2048, &id, &mut rng);
+    let text = "x".repeat(dhchat_core::names::MAX_TEXT);
+    let msg = Message::Say {
+        room: "#bench",
+        text: &text,
+    };
+    let pt_len = SAY_OVERHEAD + text.len();
+    let bytes = pt_len as u64;
+    let (key, mac_key, iv) = ([7u8; 32], [9u8; 32], [3u8; 16]);
+    let mut out = vec![0u8; MAX_RECORD];
+    let mut ct = vec![0x10u8; (pt_len / 16 + 1) * 16];
+    let cbc_alone = |ct: &mut [u8]| {
+        cbc::Encryptor::<Aes256>::new(&key.into(), &iv.into())
+            .encrypt_padded::<Pkcs7>(ct, pt_len)
+            .expect("room for the padding");
+    };
+    let hmac_alone = |ct: &[u8]| {
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&mac_key).expect("key");
+        mac.update(&iv);
+        mac.update(ct);
+        black_box(mac.finalize());
+    };
+    common::paired_ratio_of_bytes(
+        "record/max-4007B/seal-vs-cbc-alone",
+        ["seal", "cbc encryption alone"],
+        bytes,
+        || {
+            client
+                .seal(black_box(&msg), &mut rng, &mut out)
+                .expect("seal");
+        },
+        || cbc_alone(black_box(&mut ct)),
+    );
+    let mut ct2 = ct.clone();
+    common::paired_ratio_of_bytes(
+        "record/max-4007B/interleaved-vs-one-after-the-other",
+        ["cbc+hmac interleaved per 256 B", "cbc then hmac"],
+        bytes,
+        || {
+            let pad = ct2.len() - pt_len;
+            ct2[pt_len..].fill(pad as u8);
+            let mut enc = cbc::Encryptor::<Aes256>::new(&key.into(), &iv.into());
+            let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&mac_key).expect("key");
+            mac.update(&iv);
+            for chunk in ct2.chunks_mut(256) {
+                let (blocks, _) = cbc::cipher::Block::<Aes256>::slice_as_chunks_mut(chunk);
+                enc.encrypt_blocks(blocks);
+                mac.update(chunk);
+            }
+            black_box(mac.finalize());
+        },
+        || {
+            cbc_alone(black_box(&mut ct));
+            hmac_alone(&ct);
+        },
+    );
+    // A fresh pair: the seal above moved the client's sequence number on.
+    let (mut client, mut server) = common::handshake(Group::Ffdhe2048, &id, &mut rng);
+    let records: RefCell<Vec<Vec<u8>>> = RefCell::default();
+    common::measure(
+        "record/max-4007B/open-vs-hmac-alone",
+        ["open", "hmac alone"],
+        Some(bytes),
+        |n| {
+            let mut records = records.borrow_mut();
+            records.clear();
+            for _ in 0..n {
+                let len = client.seal(&msg, &mut rng, &mut out).expect("seal");
+                records.push(out[..len].to_vec());
+            }
+            records.reverse();
+        },
+        || {
+            let mut record = records.borrow_mut().pop().expect("prepared");
+            black_box(server.open(&mut record).expect("open"));
+        },
+        |_| {},
+        || hmac_alone(black_box(&ct)),
+    );
+}
+
 fn records(c: &mut Criterion) {
     bench_size(c, "64B", 64 - SAY_OVERHEAD);
     bench_size(c, "1KiB", 1024 - SAY_OVERHEAD);
     bench_size(c, "max-4007B", dhchat_core::names::MAX_TEXT);
+    floors();
 }
 
 criterion_group!(benches, records);

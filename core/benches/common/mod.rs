@@ -46,6 +46,17 @@ pub fn paired_ratio_of(name: &str, labels: [&str; 2], a: impl FnMut(), b: impl F
     measure(name, labels, None, |_| {}, a, |_| {}, b);
 }
 
+/// [`paired_ratio_of`] with `bytes` per call, for throughputs.
+pub fn paired_ratio_of_bytes(
+    name: &str,
+    labels: [&str; 2],
+    bytes: u64,
+    a: impl FnMut(),
+    b: impl FnMut(),
+) {
+    measure(name, labels, Some(bytes), |_| {}, a, |_| {}, b);
+}
+
 /// [`paired_ratio`] where each side first prepares, untimed, the inputs of a batch of
 /// `n` calls (`prepare_ours(n)` before `n` timed calls of `ours`).
 pub fn paired_ratio_prepared(
@@ -67,8 +78,9 @@ pub fn paired_ratio_prepared(
     );
 }
 
-/// The paired measurement behind [`paired_ratio`] and its variants.
-fn measure(
+/// The paired measurement behind [`paired_ratio`] and its variants: `a / b`, each side
+/// first preparing, untimed, the inputs of its batch of `n` calls.
+pub fn measure(
     name: &str,
     labels: [&str; 2],
     bytes: Option<u64>,
