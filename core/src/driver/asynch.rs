@@ -27,7 +27,7 @@ use core::future::Future;
 use embedded_io_async::{Read, Write};
 use rand_core::CryptoRng;
 
-use super::{welcome_in, welcome_plaintext_len, Buffers, DriverError};
+use super::{welcome_in, welcome_plaintext_len, Buffers, DriverError, RecordSpace};
 use crate::connection::{ClientConnection, ClientEvent, Reader, ServerConnection, ServerEvent};
 use crate::dh::{DH_MSG_LEN, LEN_PK};
 use crate::error::Error;
@@ -448,9 +448,11 @@ impl<T, B> core::fmt::Debug for Receiver<T, B> {
     }
 }
 
-impl<T: Read, B: BorrowMut<Buffers>> Receiver<T, B> {
+impl<T: Read, B: RecordSpace> Receiver<T, B> {
     /// A receiver over `io` for a session's [`Reader`] (e.g. from
-    /// [`ServerConnection::split`]), owning `bufs`.
+    /// [`ServerConnection::split`]), reading records into `bufs`: a
+    /// [`Buffers`] (of which it uses the receiving half) or one record's
+    /// worth, `[u8; MAX_RECORD]`, either owned, boxed or borrowed.
     pub fn new(io: T, reader: Reader, bufs: B) -> Self {
         Self { io, reader, bufs }
     }
@@ -463,7 +465,7 @@ impl<T: Read, B: BorrowMut<Buffers>> Receiver<T, B> {
     /// Fatal only: record errors, [`Error::ConnectionLost`],
     /// [`Error::PeerClosed`] after CLOSE, [`DriverError::Io`].
     pub async fn recv(&mut self) -> Result<Received<'_>, DriverError<T::Error>> {
-        let rx = &mut self.bufs.borrow_mut().rx;
+        let rx = self.bufs.record_space();
         fill(&mut self.io, &mut self.reader, rx).await?;
         Ok(self.reader.open(rx)?)
     }

@@ -62,6 +62,43 @@ impl<E: fmt::Display> fmt::Display for DriverError<E> {
 
 impl<E: fmt::Debug + fmt::Display> core::error::Error for DriverError<E> {}
 
+/// Where a split connection's [`asynch::Receiver`] reads records: one
+/// record's worth of bytes ([`MAX_RECORD`]). A receiver needs only this half of
+/// [`Buffers`]; a server with many idle sessions gives each receiver its own
+/// `[u8; MAX_RECORD]` (boxed) instead of a whole [`Buffers`].
+pub trait RecordSpace {
+    /// The buffer a record is read into.
+    fn record_space(&mut self) -> &mut [u8; MAX_RECORD];
+}
+
+impl RecordSpace for [u8; MAX_RECORD] {
+    fn record_space(&mut self) -> &mut [u8; MAX_RECORD] {
+        self
+    }
+}
+
+impl RecordSpace for Buffers {
+    fn record_space(&mut self) -> &mut [u8; MAX_RECORD] {
+        &mut self.rx
+    }
+}
+
+impl<S: RecordSpace + ?Sized> RecordSpace for &mut S {
+    fn record_space(&mut self) -> &mut [u8; MAX_RECORD] {
+        (**self).record_space()
+    }
+}
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+#[cfg(feature = "alloc")]
+impl<S: RecordSpace + ?Sized> RecordSpace for alloc::boxed::Box<S> {
+    fn record_space(&mut self) -> &mut [u8; MAX_RECORD] {
+        (**self).record_space()
+    }
+}
+
 /// The buffers a connection works in: one for received records, one for
 /// records being sent. Each holds the largest record (and SERVER_HELLO).
 pub struct Buffers {

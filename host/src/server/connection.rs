@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dhchat_core::driver::{asynch, Buffers};
+use dhchat_core::driver::asynch;
 use dhchat_core::error::{code, Refusal};
 use dhchat_core::identity::PublicKey;
 use dhchat_core::message::Message;
@@ -71,7 +71,10 @@ pub async fn serve(
     mut ticket: Ticket,
 ) {
     tracing::debug!(%peer, "connect");
-    let Some(accepted) = services.handshaker.run(stream, peer, &mut ticket).await else {
+    // The handshake's future (about 8 KiB: the core's machine and buffers)
+    // lives on the heap only while it runs, so the connection's task, which
+    // lives as long as the session, holds only the session's state.
+    let Some(accepted) = Box::pin(services.handshaker.run(stream, peer, &mut ticket)).await else {
         return;
     };
     let Some(welcomed) = welcome_or_refuse(&services, peer, accepted).await else {
@@ -174,6 +177,26 @@ async fn welcome_or_refuse(
 /// Runs the writer task and the reader loop until either ends the session
 /// (or the hub tells it to end); returns why it ended.
 async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
+    // The start (its handshake machine, the WELCOME buffer) runs boxed, so
+    // the connection's task holds only what the running session needs.
+    match Box::pin(start_session(services, welcomed)).await {
+        Ok(session) => drive_session(services, session).await,
+        Err(end) => end,
+    }
+}
+
+/// A session past WELCOME: its receiving side here, its writer task running.
+struct Running {
+    id: ClientId,
+    client_key: Option<PublicKey>,
+    kill: Arc<tokio::sync::Notify>,
+    receiver: reader::Receiver,
+    writer: tokio::task::JoinHandle<Disconnect>,
+}
+
+/// Joins #lobby (history queued after WELCOME), queues an account's offline
+/// messages, writes WELCOME, splits the connection and starts the writer.
+async fn start_session(services: &Services, welcomed: Welcomed) -> Result<Running, Disconnect> {
     let Welcomed {
         mut reg,
         client_key,
@@ -186,7 +209,7 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
     // queued after WELCOME, before WELCOME is written (so a client that has
     // WELCOME is in every WHO of #lobby).
     if services.bus.join(reg.id, LOBBY).await.is_err() {
-        return Disconnect::HistoryGone;
+        return Err(Disconnect::HistoryGone);
     }
     // An account's offline direct messages come right after the #lobby
     // history (PROTOCOL.md section 5.1).
@@ -203,7 +226,7 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
     // and it is written before the writer task starts.
     // Taking it off the queue gives its bytes back, as the writer does.
     let Ok(first) = reg.rx.try_recv() else {
-        return Disconnect::WriterFailed;
+        return Err(Disconnect::WriterFailed);
     };
     reg.bytes.release(first.queued_bytes());
     // Only for WELCOME: freed before the session runs.
@@ -215,26 +238,45 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
                 server_name,
                 motd,
             } => conn.welcome(nick, server_name, motd, &mut rng, &mut buf),
-            _ => return Disconnect::WriterFailed,
+            _ => return Err(Disconnect::WriterFailed),
         },
-        Event::Chat(_) => return Disconnect::WriterFailed,
+        Event::Chat(_) => return Err(Disconnect::WriterFailed),
     };
     let sent = match welcomed {
         Ok(n) => asynch::send_bytes(&mut io, buf.get(..n).unwrap_or(&[])).await,
-        Err(e) => return Disconnect::Protocol(e),
+        Err(e) => return Err(Disconnect::Protocol(e)),
     };
     if let Err(e) = sent {
-        return Disconnect::WriteFailed(e.to_string());
+        return Err(Disconnect::WriteFailed(e.to_string()));
     }
     drop(buf);
     let Some((send, reader, _info)) = conn.split() else {
-        return Disconnect::WriterFailed;
+        return Err(Disconnect::WriterFailed);
     };
     let (rd, wr) = io.into_inner().into_split();
-    let receiver = asynch::Receiver::new(FromTokio::new(rd), reader, Box::new(Buffers::new()));
-    let mut writer = tokio::spawn(write_loop(wr, send, rng, reg.rx, reg.bytes));
+    // The receiver needs one record's worth, not the handshake's two.
+    let receiver = asynch::Receiver::new(FromTokio::new(rd), reader, Box::new([0u8; MAX_RECORD]));
+    let writer = tokio::spawn(write_loop(wr, send, rng, reg.rx, reg.bytes));
+    Ok(Running {
+        id: reg.id,
+        client_key,
+        kill: reg.kill,
+        receiver,
+        writer,
+    })
+}
+
+/// Reads the client's records until the session ends, however it ends.
+async fn drive_session(services: &Services, session: Running) -> Disconnect {
+    let Running {
+        id,
+        client_key,
+        kill,
+        receiver,
+        mut writer,
+    } = session;
     let cx = Context {
-        member: reg.id,
+        member: id,
         hub: &services.hub,
         bus: services.bus.as_ref(),
         log_messages: services.settings.log_messages,
@@ -245,13 +287,13 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
     let end = tokio::select! {
         end = read_loop(&cx, &services.settings.reader, receiver) => end,
         w = &mut writer => w.unwrap_or(Disconnect::WriterFailed),
-        () = reg.kill.notified() => Disconnect::TooSlow,
+        () = kill.notified() => Disconnect::TooSlow,
         () = admission.revoked(client_key.as_ref()) => {
             services.hub.send_to(
-                reg.id,
+                id,
                 Event::error(code::NOT_ALLOWED, "your key is no longer authorized"),
             );
-            services.hub.send_to(reg.id, Event::close("key no longer authorized"));
+            services.hub.send_to(id, Event::close("key no longer authorized"));
             let _ = tokio::time::timeout(REVOKED_FAREWELL, &mut writer).await;
             Disconnect::Revoked
         }

@@ -86,7 +86,10 @@ pub async fn accept_with<Fut>(
         };
         let _ = stream.set_nodelay(true);
         let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
-        let fut = serve(services.clone(), stream, peer, ticket);
+        // Boxed: an async block that awaits a future it captured keeps two
+        // slots for it (the capture and the await), so spawning the block
+        // with the future inline would double every connection's task.
+        let fut = Box::pin(serve(services.clone(), stream, peer, ticket));
         let guard = guard.clone();
         tokio::spawn(async move {
             fut.await;

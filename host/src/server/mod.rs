@@ -72,6 +72,7 @@ pub mod ratelimit;
 pub mod reader;
 pub mod rooms;
 pub mod shutdown;
+pub mod trim;
 pub mod writer;
 
 use std::io::Write as _;
@@ -232,7 +233,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let accept = tokio::spawn(listener::accept_loop(
         services, gate, listener, stop_rx, guard,
     ));
+    let trim = tokio::spawn(trim::run());
     let signal = shutdown::wait_for_stop(&admission).await;
+    trim.abort();
     let _ = stop_tx.send(true);
     let _ = accept.await;
     if let Some(a) = legacy_accept {

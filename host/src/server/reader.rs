@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use dhchat_core::driver::{asynch, Buffers, DriverError};
+use dhchat_core::driver::{asynch, DriverError};
 use dhchat_core::error::{code, Error, Reaction};
+use dhchat_core::record::MAX_RECORD;
 use dhchat_core::{Received, Reply};
 use tokio::net::tcp::OwnedReadHalf;
 
@@ -29,7 +30,7 @@ pub struct Limits {
 
 /// The reading end of a session: the socket's read half and the core's
 /// cancel-safe receiver over it.
-pub type Receiver = asynch::Receiver<FromTokio<OwnedReadHalf>, Box<Buffers>>;
+pub type Receiver = asynch::Receiver<FromTokio<OwnedReadHalf>, Box<[u8; MAX_RECORD]>>;
 
 /// Reads and acts on the client's records until the session ends; returns
 /// why it ended. Opening a record yields the reply PROTOCOL.md section 6

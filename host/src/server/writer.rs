@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use dhchat_core::error::Error;
-use dhchat_core::record::MAX_RECORD;
+use dhchat_core::record::{sealed_len, MAX_RECORD};
 use dhchat_core::session::SendHalf;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -33,7 +33,7 @@ pub async fn write_loop(
     bytes: Arc<ClientBytes>,
 ) -> Disconnect {
     // Records are sealed straight into the batch; the batch buffer is given
-    // back after a large batch, so an idle client holds about one record.
+    // back when the queue is empty or after a large batch.
     let mut out: Vec<u8> = Vec::new();
     let max_records = rx.max_capacity();
     let max_bytes = bytes.budget().per_client();
@@ -51,11 +51,15 @@ pub async fn write_loop(
         while let Some(ev) = next.take() {
             bytes.release(ev.queued_bytes());
             let start = out.len();
-            out.resize(start + MAX_RECORD, 0);
-            let sealed = match out.get_mut(start..) {
-                Some(room) => ev.with_message(|m| send.seal(m, &mut rng, room)),
-                None => Ok(0),
-            };
+            let sealed = ev.with_message(|m| {
+                // Room for exactly this record (a longer message than a
+                // record holds is refused by the seal, as with any room).
+                out.resize(start + sealed_len(m.encoded_len()).min(MAX_RECORD), 0);
+                match out.get_mut(start..) {
+                    Some(room) => send.seal(m, &mut rng, room),
+                    None => Ok(0),
+                }
+            });
             match sealed {
                 Ok(n) => out.truncate(start + n),
                 Err(e @ Error::Record(_)) => return Disconnect::WriteFailed(e.to_string()),
@@ -76,7 +80,9 @@ pub async fn write_loop(
             return Disconnect::WriteFailed(e.to_string());
         }
         bytes.progress().mark();
-        if out.capacity() > KEEP_IDLE {
+        // An idle client holds no batch buffer; one kept busy keeps a
+        // small one between batches.
+        if out.capacity() > KEEP_IDLE || rx.is_empty() {
             out = Vec::new();
         }
         if was_over && !over_half(&rx, &bytes) {
