@@ -217,7 +217,7 @@ async fn run_session(services: &Services, welcomed: Welcomed) -> Disconnect {
             } => conn.welcome(nick, server_name, motd, &mut rng, &mut buf),
             _ => return Disconnect::WriterFailed,
         },
-        Event::Chat(_) => return Disconnect::WriterFailed,
+        Event::Chat(_) | Event::Relay(_) => return Disconnect::WriterFailed,
     };
     let sent = match welcomed {
         Ok(n) => asynch::send_bytes(&mut io, buf.get(..n).unwrap_or(&[])).await,
