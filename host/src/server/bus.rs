@@ -167,6 +167,16 @@ pub trait Fanout: Send + Sync {
     /// `sender`.
     fn to_room(&self, room_key: &str, sender: ClientId, chat: Arc<Chat>);
 
+    /// Queues stored room messages, in the order given, each for every
+    /// member of its room (`chat.room`) but its sender: what
+    /// [`Fanout::to_room`] does for each, which an implementation may do
+    /// for the whole batch at once (one lock, one wake-up per member).
+    fn to_rooms(&self, batch: &[(ClientId, Arc<Chat>)]) {
+        for (sender, chat) in batch {
+            self.to_room(&key(&chat.room), *sender, chat.clone());
+        }
+    }
+
     /// Queues `event` for one member.
     fn to_member(&self, member: ClientId, event: Event);
 

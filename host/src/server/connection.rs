@@ -240,7 +240,7 @@ async fn start_session(services: &Services, welcomed: Welcomed) -> Result<Runnin
             } => conn.welcome(nick, server_name, motd, &mut rng, &mut buf),
             _ => return Err(Disconnect::WriterFailed),
         },
-        Event::Chat(_) => return Err(Disconnect::WriterFailed),
+        Event::Chat(_) | Event::Relay(_) => return Err(Disconnect::WriterFailed),
     };
     let sent = match welcomed {
         Ok(n) => asynch::send_bytes(&mut io, buf.get(..n).unwrap_or(&[])).await,

@@ -8,15 +8,16 @@
 //! constructors [`Event::welcome`], [`Event::notice`], [`Event::error`],
 //! [`Event::close`], [`Event::ping`] and [`Event::pong`], which cannot fail:
 //! a text too long for its body is cut at a character boundary. A chat line
-//! is an [`Event::Chat`]: the stored record, shared through an [`Arc`] by
-//! every queue of a room, because its flags differ per recipient (history,
-//! legacy, account) and the writer encodes it directly from the shared
-//! record instead of each member holding its own encoding.
+//! is an [`Event::Chat`] (a replayed or direct message: the stored record,
+//! which its one writer encodes) or, live in a room, an [`Event::Relay`]: the
+//! record and its MESSAGE encoding, made and checked once per fan-out and
+//! shared through an [`Arc`] by every member's queue, so that a writer only
+//! seals it (the encoding and the text check do not run once per recipient).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dhchat_core::message::{msg_type, ChatMessage, Message, MessageBuf, MAX_BODY};
+use dhchat_core::message::{msg_type, ChatMessage, Message, MessageBuf, MessageError, MAX_BODY};
 use dhchat_core::record::MAX_PLAINTEXT;
 
 /// What one queued event costs besides its bytes (the enum, the queue
@@ -61,12 +62,64 @@ pub struct Chat {
     pub account: bool,
 }
 
+/// A live room message as every member's writer sends it: the stored
+/// record (for legacy writers, and the bytes counted) and its MESSAGE
+/// plaintext, encoded and checked once for the whole room.
+#[derive(Debug)]
+pub struct Relay {
+    chat: Arc<Chat>,
+    message: MessageBuf,
+}
+
+impl Relay {
+    /// Encodes `chat` once, for every member it is relayed to.
+    ///
+    /// # Errors
+    /// As [`MessageBuf::new`]: a record that is not a valid MESSAGE (a nick,
+    /// room or text the server should never have accepted).
+    pub fn new(chat: Arc<Chat>) -> Result<Relay, MessageError> {
+        let message = MessageBuf::new(&chat_message(&chat))?;
+        Ok(Relay { chat, message })
+    }
+
+    /// The stored record.
+    pub fn chat(&self) -> &Chat {
+        &self.chat
+    }
+
+    /// The MESSAGE plaintext (`type || body`), as the record layer seals it.
+    pub fn plaintext(&self) -> &[u8] {
+        self.message.plaintext()
+    }
+}
+
+/// The bytes of a record counted against a queue: its strings.
+fn chat_bytes(c: &Chat) -> usize {
+    c.from.len() + c.room.len() + c.text.len()
+}
+
+/// The MESSAGE of a stored record.
+fn chat_message(c: &Chat) -> Message<'_> {
+    Message::Message(ChatMessage {
+        time_ms: c.time_ms,
+        history: c.history,
+        legacy: c.legacy,
+        account: c.account,
+        from: &c.from,
+        room: &c.room,
+        text: &c.text,
+    })
+}
+
 /// One record to send to a client.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// MESSAGE: the stored record, shared between the members of a room
-    /// (each writer encodes it with its recipient's flags).
+    /// MESSAGE: a stored record (a replay or a direct message), encoded by
+    /// the writer that sends it.
     Chat(Arc<Chat>),
+    /// MESSAGE: a live room message, encoded once and shared between the
+    /// members of the room.
+    Relay(Arc<Relay>),
     /// Any other message, encoded once (WELCOME, NOTICE, ERROR, ROSTER,
     /// PING, PONG, CLOSE).
     Message(MessageBuf),
@@ -166,7 +219,8 @@ impl Event {
     /// it).
     pub fn queued_bytes(&self) -> usize {
         let bytes = match self {
-            Event::Chat(c) => c.from.len() + c.room.len() + c.text.len(),
+            Event::Chat(c) => chat_bytes(c),
+            Event::Relay(r) => chat_bytes(&r.chat),
             Event::Message(m) => m.plaintext().len(),
         };
         EVENT_OVERHEAD + bytes
@@ -175,16 +229,30 @@ impl Event {
     /// Calls `f` with the wire message for this event.
     pub fn with_message<T>(&self, f: impl FnOnce(&Message<'_>) -> T) -> T {
         match self {
-            Event::Chat(c) => f(&Message::Message(ChatMessage {
-                time_ms: c.time_ms,
-                history: c.history,
-                legacy: c.legacy,
-                account: c.account,
-                from: &c.from,
-                room: &c.room,
-                text: &c.text,
-            })),
+            Event::Chat(c) => f(&chat_message(c)),
+            Event::Relay(r) => f(&chat_message(&r.chat)),
             Event::Message(m) => f(&m.message()),
+        }
+    }
+
+    /// The plaintext of this event if it is encoded already (checked when
+    /// it was made): every event but [`Event::Chat`].
+    pub fn plaintext(&self) -> Option<&[u8]> {
+        match self {
+            Event::Chat(_) => None,
+            Event::Relay(r) => Some(r.plaintext()),
+            Event::Message(m) => Some(m.plaintext()),
+        }
+    }
+
+    /// A live room message for every member of its room: encoded once
+    /// ([`Event::Relay`]), or, should the record not encode (a bug, never a
+    /// peer's input), the record itself, which each writer then refuses and
+    /// logs as it does any message it cannot seal.
+    pub fn relay(chat: Arc<Chat>) -> Event {
+        match Relay::new(chat.clone()) {
+            Ok(r) => Event::Relay(Arc::new(r)),
+            Err(_) => Event::Chat(chat),
         }
     }
 }

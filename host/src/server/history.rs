@@ -410,12 +410,11 @@ fn run(
                         Err(e) => health.failed(now, &e, batch.len()),
                     }
                 }
-                // Stored or not, live messages are relayed.
-                for (sender, chat) in batch {
-                    let room_key = key(&chat.room);
-                    let bytes = Event::Chat(chat.clone()).queued_bytes();
-                    fanout.to_room(&room_key, sender, chat);
-                    inflight.done(bytes);
+                // Stored or not, live messages are relayed, the whole batch
+                // at once.
+                fanout.to_rooms(&batch);
+                for (_, chat) in batch {
+                    inflight.done(Event::Chat(chat).queued_bytes());
                 }
             }
             Cmd::Join {

@@ -142,8 +142,14 @@ impl Progress {
 
     /// Time since the last [`Progress::mark`] (or creation).
     pub fn idle_for(&self) -> Duration {
+        self.idle_at(mono_ms())
+    }
+
+    /// Time from the last [`Progress::mark`] (or creation) to `now_ms`, a
+    /// [`mono_ms`] reading (one clock read for a whole room's members).
+    pub fn idle_at(&self, now_ms: u64) -> Duration {
         let last = self.last_ms.load(Ordering::Acquire);
-        Duration::from_millis(mono_ms().saturating_sub(last))
+        Duration::from_millis(now_ms.saturating_sub(last))
     }
 }
 

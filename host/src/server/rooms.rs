@@ -17,6 +17,7 @@
 //! ([`Hub::notice_from_node`]), so no node keeps counts that could go stale.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -34,6 +35,11 @@ pub const LOBBY: &str = "#lobby";
 /// Most rooms one client may be in at once (a bound on the state one client
 /// can make the server keep).
 pub const MAX_ROOMS_PER_CLIENT: usize = 256;
+
+/// Most messages [`Hub::deliver_rooms`] queues under one hold of the lock
+/// (a run of 16 messages to a room of 1,000 is 16,000 pushes, a fraction
+/// of a millisecond; sessions wait no longer for the hub than that).
+pub const RELAY_RUN: usize = 16;
 
 /// Default of [`Settings::room_notice_limit`]: rooms of more members than
 /// this do not announce joins, parts and renames to their other members.
@@ -70,10 +76,36 @@ impl Room {
     }
 }
 
+/// Hashes the hub's own client ids: a counter, never a peer's input, so
+/// the flooding defence of the default hasher is not needed on the fan-out
+/// path (a multiply, folded, spreads consecutive ids over the table).
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let p = u128::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = (p as u64) ^ ((p >> 64) as u64);
+    }
+}
+
+/// Maps keyed by client id.
+type ById<V> = HashMap<ClientId, V, BuildHasherDefault<IdHasher>>;
+
 #[derive(Default)]
 struct State {
     next_id: ClientId,
-    clients: HashMap<ClientId, Client>,
+    clients: ById<Client>,
     nicks: HashMap<String, ClientId>,
     rooms: HashMap<String, Room>,
     closing: bool,
@@ -116,6 +148,17 @@ pub enum Move {
     Joined,
     /// It left: the reported count no longer includes it.
     Left,
+}
+
+/// A sender as a room message carries it ([`Hub::speaker`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Speaker {
+    /// Its nick.
+    pub nick: String,
+    /// The room's spelling.
+    pub room: String,
+    /// Its nick is an account whose key it proved (flags bit 2).
+    pub account: bool,
 }
 
 /// What [`Hub::leave`] took a member out of.
@@ -175,6 +218,27 @@ impl State {
         }
     }
 
+    /// Queues each event of `run` (live messages to the room `room_key`,
+    /// in order, each with its sender) for every member of the room but
+    /// that message's sender. Member by member: one member's messages go
+    /// onto its queue together, so its writer takes them in one batch rather
+    /// than being woken for each.
+    fn room_relay(&mut self, room_key: &str, run: &[(ClientId, Event)]) {
+        let Some(room) = self.rooms.get(room_key) else {
+            return;
+        };
+        let clients = self.clients.len();
+        for m in &room.members {
+            if let Some(c) = self.clients.get_mut(m) {
+                for (sender, ev) in run {
+                    if sender != m {
+                        push_counted(c, clients, ev.clone());
+                    }
+                }
+            }
+        }
+    }
+
     /// Queues `ev` for client `id`, if connected.
     fn push(&mut self, id: ClientId, ev: Event) {
         let clients = self.clients.len();
@@ -208,6 +272,7 @@ impl Hub {
             return false;
         };
         let max_bytes = self.budget.per_client();
+        let now = pressure::mono_ms();
         room.members
             .iter()
             .filter(|m| **m != sender)
@@ -220,7 +285,7 @@ impl Hub {
                         c.tx.max_capacity(),
                         max_bytes,
                         ahead,
-                        c.bytes.progress().idle_for(),
+                        c.bytes.progress().idle_at(now),
                         self.stall,
                     )
             })
@@ -352,6 +417,24 @@ impl Hub {
         self.lock().push(id, ev);
     }
 
+    /// What a room message from `id` to `room_key` carries, read under one
+    /// lock: its nick, the room's spelling (`fallback` if the room does not
+    /// exist) and whether its nick is an account whose key it proved.
+    /// `None` if `id` is not connected.
+    pub fn speaker(&self, id: ClientId, room_key: &str, fallback: &str) -> Option<Speaker> {
+        let st = self.lock();
+        let c = st.clients.get(&id)?;
+        let room = st
+            .rooms
+            .get(room_key)
+            .map_or_else(|| fallback.to_owned(), |r| r.name.clone());
+        Some(Speaker {
+            nick: c.nick.clone(),
+            room,
+            account: c.account,
+        })
+    }
+
     /// The current nick of `id`.
     pub fn nick_of(&self, id: ClientId) -> Option<String> {
         self.lock().clients.get(&id).map(|c| c.nick.clone())
@@ -391,10 +474,31 @@ impl Hub {
         self.lock().clients.get(&id).map_or(0, |c| c.rooms.len())
     }
 
-    /// Relays a stored room message to every member but its sender.
+    /// Relays a stored room message to every member but its sender
+    /// (encoded once for all of them).
     pub fn deliver_room(&self, room_key: &str, sender: ClientId, chat: Arc<Chat>) {
-        self.lock()
-            .room_broadcast(room_key, sender, || Event::Chat(chat.clone()));
+        let ev = Event::relay(chat);
+        self.lock().room_broadcast(room_key, sender, || ev.clone());
+    }
+
+    /// Relays stored room messages (in the order given, each with its
+    /// sender) to every member of each one's room but its sender: each
+    /// encoded once, before the lock is taken; consecutive messages to one
+    /// room (at most [`RELAY_RUN`]) are queued under one hold of the lock,
+    /// member by member.
+    pub fn deliver_rooms(&self, batch: &[(ClientId, Arc<Chat>)]) {
+        let mut runs: Vec<(String, Vec<(ClientId, Event)>)> = Vec::new();
+        for (sender, chat) in batch {
+            let room_key = key(&chat.room);
+            let ev = (*sender, Event::relay(chat.clone()));
+            match runs.last_mut() {
+                Some((k, run)) if *k == room_key && run.len() < RELAY_RUN => run.push(ev),
+                _ => runs.push((room_key, vec![ev])),
+            }
+        }
+        for (room_key, run) in &runs {
+            self.lock().room_relay(room_key, run);
+        }
     }
 
     /// Sends a direct message from `from` to the client called `to`.
@@ -650,6 +754,10 @@ impl Fanout for Hub {
         self.deliver_room(room_key, sender, chat);
     }
 
+    fn to_rooms(&self, batch: &[(ClientId, Arc<Chat>)]) {
+        self.deliver_rooms(batch);
+    }
+
     fn to_member(&self, member: ClientId, event: Event) {
         self.send_to(member, event);
     }
@@ -872,6 +980,67 @@ mod tests {
         // WHO still lists everyone.
         let (_, nicks) = hub.roster("#big").expect("room");
         assert_eq!(nicks.len(), DEFAULT_ROOM_NOTICE_LIMIT + extra - 1);
+    }
+
+    /// The (from, room, text) of the MESSAGEs queued for `reg` so far.
+    fn chats(reg: &mut Registered) -> Vec<(String, String, String)> {
+        let mut got = Vec::new();
+        while let Ok(ev) = reg.rx.try_recv() {
+            reg.bytes.release(ev.queued_bytes());
+            ev.with_message(|m| {
+                if let dhchat_core::message::Message::Message(c) = m {
+                    got.push((c.from.to_owned(), c.room.to_owned(), c.text.to_owned()));
+                }
+            });
+        }
+        got
+    }
+
+    fn said(from: &str, room: &str, text: &str) -> Arc<Chat> {
+        Arc::new(Chat {
+            time_ms: 1,
+            history: false,
+            from: from.into(),
+            room: room.into(),
+            text: text.into(),
+            legacy: false,
+            account: false,
+        })
+    }
+
+    #[test]
+    fn a_batch_reaches_every_member_of_each_room_but_its_sender_in_the_order_given() {
+        let hub = big_hub();
+        let mut alice = member(&hub, "alice");
+        let mut bob = member(&hub, "bob");
+        let mut carol = member(&hub, "carol");
+        for (m, room) in [(&alice, "#a"), (&bob, "#a"), (&bob, "#b"), (&carol, "#b")] {
+            assert!(hub.join(m.id, room, Vec::new()));
+        }
+        notices(&mut alice);
+        notices(&mut bob);
+        notices(&mut carol);
+        // Longer than one run, the rooms interleaved, both senders in #a.
+        let mut batch = Vec::new();
+        for i in 0..2 * RELAY_RUN + 3 {
+            batch.push((alice.id, said("alice", "#a", &format!("a{i}"))));
+            if i % 5 == 0 {
+                batch.push((bob.id, said("bob", "#A", &format!("b{i}"))));
+                batch.push((carol.id, said("carol", "#b", &format!("c{i}"))));
+            }
+        }
+        hub.deliver_rooms(&batch);
+        let expect = |who: ClientId, rooms: &[&str]| -> Vec<(String, String, String)> {
+            batch
+                .iter()
+                .filter(|(s, c)| *s != who && rooms.contains(&key(&c.room).as_str()))
+                .map(|(_, c)| (c.from.clone(), c.room.clone(), c.text.clone()))
+                .collect()
+        };
+        assert_eq!(chats(&mut alice), expect(alice.id, &["#a"]));
+        assert_eq!(chats(&mut bob), expect(bob.id, &["#a", "#b"]));
+        assert_eq!(chats(&mut carol), expect(carol.id, &["#b"]));
+        assert_eq!(hub.queued_bytes(), 0, "every byte counted was given back");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use dhchat_core::error::Error;
+use dhchat_core::message::{msg_type, sender_of, Sender};
 use dhchat_core::record::{sealed_len, MAX_RECORD};
 use dhchat_core::session::SendHalf;
 use tokio::io::AsyncWriteExt;
@@ -50,23 +51,10 @@ pub async fn write_loop(
         let mut close = false;
         while let Some(ev) = next.take() {
             bytes.release(ev.queued_bytes());
-            let start = out.len();
-            let sealed = ev.with_message(|m| {
-                // Room for exactly this record (a longer message than a
-                // record holds is refused by the seal, as with any room).
-                out.resize(start + sealed_len(m.encoded_len()).min(MAX_RECORD), 0);
-                match out.get_mut(start..) {
-                    Some(room) => send.seal(m, &mut rng, room),
-                    None => Ok(0),
-                }
-            });
-            match sealed {
-                Ok(n) => out.truncate(start + n),
+            match seal_onto(&ev, &mut send, &mut rng, &mut out) {
+                Ok(()) => {}
                 Err(e @ Error::Record(_)) => return Disconnect::WriteFailed(e.to_string()),
-                Err(e) => {
-                    out.truncate(start);
-                    tracing::error!("not sent: {e}");
-                }
+                Err(e) => tracing::error!("not sent: {e}"),
             }
             if ev.is_close() {
                 close = true;
@@ -94,4 +82,89 @@ pub async fn write_loop(
         }
     }
     Disconnect::QueueGone
+}
+
+/// Seals `ev` as one record at the end of `out`, which grows by that
+/// record's size (not by a whole [`MAX_RECORD`] to be cleared for each). An
+/// event encoded already (checked when it was made, and once for a whole
+/// room) is sealed as it is, a server-to-client type only; a stored record
+/// is encoded here.
+///
+/// # Errors
+/// As [`SendHalf::seal`]; [`Error::WrongDirection`] for an encoded event of
+/// a type the server does not send in a session. Nothing is appended then.
+fn seal_onto(
+    ev: &Event,
+    send: &mut SendHalf,
+    rng: &mut HostRng,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let start = out.len();
+    let sealed = match ev.plaintext() {
+        Some(plaintext) => {
+            let t = plaintext.first().copied().unwrap_or_default();
+            if !server_sends(t) {
+                return Err(Error::WrongDirection(t));
+            }
+            out.resize(start + sealed_len(plaintext.len()).min(MAX_RECORD), 0);
+            let room = out.get_mut(start..).unwrap_or_default();
+            send.seal_plaintext(plaintext, rng, room)
+        }
+        None => ev.with_message(|m| {
+            out.resize(start + sealed_len(m.encoded_len()).min(MAX_RECORD), 0);
+            let room = out.get_mut(start..).unwrap_or_default();
+            send.seal(m, rng, room)
+        }),
+    };
+    match sealed {
+        Ok(n) => {
+            out.truncate(start + n);
+            Ok(())
+        }
+        Err(e) => {
+            out.truncate(start);
+            Err(e)
+        }
+    }
+}
+
+/// Whether the server sends messages of type `t` in a session (not a
+/// handshake type, not a client's).
+fn server_sends(t: u8) -> bool {
+    matches!(sender_of(t), Some(Sender::Server | Sender::Both))
+        && !matches!(t, msg_type::SERVER_AUTH | msg_type::WELCOME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_encoded_event_is_sealed_only_if_the_server_sends_its_type_in_a_session() {
+        for t in [
+            msg_type::MESSAGE,
+            msg_type::ROSTER,
+            msg_type::NOTICE,
+            msg_type::ERROR,
+            msg_type::PING,
+            msg_type::PONG,
+            msg_type::CLOSE,
+        ] {
+            assert!(server_sends(t), "{t:#x}");
+        }
+        for t in [
+            msg_type::SERVER_AUTH,
+            msg_type::CLIENT_HELLO,
+            msg_type::WELCOME,
+            msg_type::SAY,
+            msg_type::JOIN,
+            msg_type::PART,
+            msg_type::NICK,
+            msg_type::WHO,
+            0x00,
+            0xFF,
+        ] {
+            assert!(!server_sends(t), "{t:#x}");
+        }
+    }
 }

@@ -112,18 +112,21 @@ pub async fn apply(cx: &Context<'_>, room: &str, text: &str) -> Result<(), Disco
     if waited >= SLOW_ROOM {
         tracing::debug!(client = cx.member, %room, waited_ms = waited.as_millis() as u64, "sender held back by a congested room");
     }
-    let from = cx.hub.nick_of(cx.member).ok_or(Disconnect::Unregistered)?;
+    let speaker = cx
+        .hub
+        .speaker(cx.member, &room_key, room)
+        .ok_or(Disconnect::Unregistered)?;
     if cx.log_messages {
         tracing::info!(client = cx.member, %room, text = %Escaped(text), "message");
     }
     let chat = Chat {
         time_ms,
         history: false,
-        from,
-        room: cx.hub.room_name(&room_key, room),
+        from: speaker.nick,
+        room: speaker.room,
         text: text.to_owned(),
         legacy: false,
-        account: cx.hub.is_account(cx.member),
+        account: speaker.account,
     };
     cx.bus
         .publish(cx.member, Arc::new(chat))

@@ -110,3 +110,41 @@ fn a_welcome_for_a_nick_that_breaks_the_rule_is_a_close_not_a_panic() {
     let ev = Event::welcome("bad nick with spaces", "srv", "");
     assert!(ev.is_close());
 }
+
+fn chat(text: &str) -> Arc<Chat> {
+    Arc::new(Chat {
+        time_ms: 7,
+        history: false,
+        from: "alice".into(),
+        room: "#Room".into(),
+        text: text.into(),
+        legacy: false,
+        account: true,
+    })
+}
+
+#[test]
+fn a_relay_carries_the_encoding_of_its_record_and_counts_the_bytes_of_the_record() {
+    let record = chat("hello");
+    let relay = Event::relay(record.clone());
+    let Event::Relay(r) = &relay else {
+        panic!("a valid record is encoded once: {relay:?}");
+    };
+    assert_eq!(r.chat(), &*record);
+    let plain = Event::Chat(record);
+    let expected = plain.with_message(|m| MessageBuf::new(m).expect("valid"));
+    assert_eq!(relay.plaintext(), Some(expected.plaintext()));
+    assert!(relay.with_message(|m| *m == expected.message()));
+    assert_eq!(
+        relay.queued_bytes(),
+        plain.queued_bytes(),
+        "what was counted in flight is what the queues count"
+    );
+    assert_eq!(plain.plaintext(), None, "a record is encoded by its writer");
+}
+
+#[test]
+fn a_record_that_does_not_encode_is_relayed_as_the_record_for_each_writer_to_refuse() {
+    let bad = chat(&"x".repeat(MAX_BODY + 1));
+    assert!(matches!(Event::relay(bad), Event::Chat(_)));
+}

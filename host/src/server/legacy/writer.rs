@@ -60,6 +60,7 @@ pub enum End {
 pub fn line(ev: &Event) -> Option<String> {
     match ev {
         Event::Chat(c) => Some(chat_line(c)),
+        Event::Relay(r) => Some(chat_line(r.chat())),
         Event::Message(m) => match m.message() {
             Message::Notice { text } => Some(text.to_owned()),
             Message::Error { text, .. } => Some(format!("error: {text}")),
