@@ -318,4 +318,86 @@ mod tests {
             .expect("the permit went on to the next step");
         assert_eq!(pool.available(), 1);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_step_whose_handshake_gave_up_while_it_waited_is_never_run() {
+        let pool = BlockingPool::new(1);
+        let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::spawn({
+            let mut p = pool.for_handshake();
+            async move { p.run(move || hold_rx.recv().ok()).await }
+        });
+        while pool.available() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let ran = Arc::new(AtomicUsize::new(0));
+        let mut quitter = pool.for_handshake();
+        let gave_up = tokio::time::timeout(Duration::from_millis(20), {
+            let ran = ran.clone();
+            quitter.run(move || ran.fetch_add(1, Ordering::SeqCst))
+        })
+        .await;
+        assert!(gave_up.is_err(), "it had to wait");
+        hold_tx.send(()).expect("release");
+        holder.await.expect("holder");
+        // A later step runs only after the queue ahead of it, the
+        // quitter's step included, was gone through.
+        let mut next = pool.for_handshake();
+        tokio::time::timeout(Duration::from_secs(5), next.run(|| ()))
+            .await
+            .expect("the next step ran");
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "the abandoned step ran");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn steps_queued_in_a_burst_run_one_after_another_on_the_same_runner_thread() {
+        let pool = BlockingPool::new(1);
+        let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::spawn({
+            let mut p = pool.for_handshake();
+            async move {
+                p.run(move || {
+                    hold_rx.recv().ok();
+                    std::thread::current().id()
+                })
+                .await
+            }
+        });
+        while pool.available() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mut burst = Vec::new();
+        for _ in 0..10 {
+            let mut h = pool.for_handshake();
+            burst.push(tokio::spawn(async move {
+                h.run(|| std::thread::current().id()).await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        hold_tx.send(()).expect("release");
+        let first = holder.await.expect("holder");
+        for t in burst {
+            assert_eq!(t.await.expect("step"), first, "a step changed threads");
+        }
+        assert_eq!(pool.available(), 1, "the runner gave its permit back");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_step_surfaces_in_its_caller_and_the_permit_comes_back() {
+        let pool = BlockingPool::new(1);
+        let caught = tokio::spawn({
+            let mut p = pool.for_handshake();
+            async move { p.run(|| panic!("step bug")).await }
+        })
+        .await;
+        assert!(caught.is_err_and(|e| e.is_panic()), "the caller saw the panic");
+        let mut next = pool.for_handshake();
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(5), next.run(|| 7))
+                .await
+                .expect("the next step ran"),
+            7
+        );
+        assert_eq!(pool.available(), 1);
+    }
 }
