@@ -390,7 +390,10 @@ mod tests {
             async move { p.run(|| panic!("step bug")).await }
         })
         .await;
-        assert!(caught.is_err_and(|e| e.is_panic()), "the caller saw the panic");
+        assert!(
+            caught.is_err_and(|e| e.is_panic()),
+            "the caller saw the panic"
+        );
         let mut next = pool.for_handshake();
         assert_eq!(
             tokio::time::timeout(Duration::from_secs(5), next.run(|| 7))
