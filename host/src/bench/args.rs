@@ -27,7 +27,10 @@ JSON report (--json), one object; times in milliseconds, rates per second:
   server                                         null without --server-pid, else:
     server.rss_kib_before, server.rss_kib_connected  VmRSS before connecting / all connected
     server.rss_kib_per_client                    the difference divided by connect.ok
-    server.cpu_ms_connect                        server CPU (user+system) during the connects
+    server.cpu_ms_connect                        server CPU (user+system) during the connects: from
+                                                 before the first until every client has connected
+                                                 and the server has gone idle (no client joins the
+                                                 bench room before that, so no JOIN/WHO is counted)
     server.cpu_ms_per_handshake                  cpu_ms_connect / connect.ok
     server.cpu_ms_messages                       server CPU from the first send to the end
     server.cpu_us_per_delivery                   cpu_ms_messages x 1000 / received

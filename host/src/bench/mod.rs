@@ -8,8 +8,9 @@
 //! | [`procfs`] | the server's RSS and CPU time from /proc |
 //! | [`stats`] | percentiles |
 //!
-//! Phases: all clients connect at once (handshake times); all join one room
-//! and wait for their WHO answer; the senders send, paced; every member
+//! Phases: all clients connect at once (handshake times; the server's CPU
+//! is read once every client has connected and the server has gone idle);
+//! then, and not before, all join one room and wait for their WHO answer; the senders send, paced; every member
 //! counts what it should receive until all arrived or `--timeout` passed.
 
 pub mod args;
@@ -169,6 +170,35 @@ fn usage(pids: &[u32]) -> Result<Option<procfs::Usage>, String> {
     Ok(total)
 }
 
+/// How often [`settle`] reads the servers' CPU time.
+const SETTLE_POLL: Duration = Duration::from_millis(200);
+/// CPU time under which the servers count as idle over one [`SETTLE_POLL`]
+/// (a tenth of one core).
+const SETTLE_IDLE_MS: u64 = 20;
+/// Longest wait in [`settle`].
+const SETTLE_MAX: Duration = Duration::from_secs(5);
+
+/// Waits until the servers' CPU time grows by less than [`SETTLE_IDLE_MS`]
+/// over one [`SETTLE_POLL`] (at most [`SETTLE_MAX`]) and returns the last
+/// reading; `None` without `--server-pid`.
+async fn settle(pids: &[u32]) -> Result<Option<procfs::Usage>, String> {
+    let Some(mut last) = usage(pids)? else {
+        return Ok(None);
+    };
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(SETTLE_POLL).await;
+        let Some(now) = usage(pids)? else {
+            return Ok(None);
+        };
+        if now.cpu_ms.saturating_sub(last.cpu_ms) < SETTLE_IDLE_MS || start.elapsed() >= SETTLE_MAX
+        {
+            return Ok(Some(now));
+        }
+        last = now;
+    }
+}
+
 fn per_s(n: u64, d: Duration) -> f64 {
     let s = d.as_secs_f64();
     if s > 0.0 {
@@ -218,7 +248,12 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         }
     }
     let connect_wall = connect_start.elapsed();
-    let after_connect = usage(&args.server_pid)?;
+    // The barrier: no client joins the bench room before every client has
+    // connected, so the connect window holds connects only. What the
+    // connects still cost after the last WELCOME (the last clients' #lobby
+    // join notices, being written) is counted in it: the window closes when
+    // the server has gone idle.
+    let after_connect = settle(&args.server_pid).await?;
     if members.is_empty() {
         return Err(format!(
             "no client connected: {}",
