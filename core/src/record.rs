@@ -11,12 +11,24 @@
 //!
 //! The receiver checks the length field before reading on, then the tag in
 //! constant time, and only then decrypts.
+//!
+//! A host build keeps each direction's expanded keys for the session (the
+//! AES-256 round keys and the HMAC key's inner and outer SHA-256 states), so
+//! a record costs no key schedule and no HMAC key setup; the `compact-cbc`
+//! build (firmware) keeps the raw keys and keys each record, which takes less
+//! RAM. Either way the keys are zeroized on drop (the `zeroize` features of
+//! `aes`, `sha2` and `hmac`, and [`DirectionKeys`]).
 
+#[cfg(feature = "compact-cbc")]
 use aes::Aes256;
 #[cfg(not(feature = "compact-cbc"))]
 use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::block_padding::Pkcs7;
-use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+#[cfg(not(feature = "compact-cbc"))]
+use cbc::cipher::InnerIvInit;
+#[cfg(feature = "compact-cbc")]
+use cbc::cipher::KeyIvInit;
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt};
 use hmac::{Hmac, KeyInit, Mac};
 use rand_core::CryptoRng;
 use sha2::Sha256;
@@ -70,26 +82,123 @@ pub fn sealed_len(plaintext_len: usize) -> usize {
     HEADER_LEN + IV_LEN + (plaintext_len / 16 + 1) * 16 + TAG_LEN
 }
 
-fn tag(keys: &DirectionKeys, seq: u64, len_and_rest: &[u8]) -> HmacSha256 {
-    // HMAC accepts keys of any length; 32 bytes never fails.
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&keys.mac)
-        .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()));
-    mac.update(&seq.to_be_bytes());
-    mac.update(len_and_rest);
-    mac
+/// A direction's keys as its records use them: expanded once (host) or raw
+/// (`compact-cbc`, keyed for each record).
+#[cfg(not(feature = "compact-cbc"))]
+struct Keys<C> {
+    /// AES-256 round keys (encryption rounds to seal, decryption rounds to open).
+    cipher: C,
+    /// The HMAC key's inner and outer SHA-256 states (no buffer: nothing
+    /// public is marked secret with them by ct-check).
+    mac: hmac::block_api::HmacCore<Sha256>,
+}
+
+#[cfg(not(feature = "compact-cbc"))]
+impl<C: KeyInit + cbc::cipher::KeySizeUser<KeySize = cbc::cipher::consts::U32>> Keys<C> {
+    fn new(keys: &DirectionKeys) -> Self {
+        // HMAC accepts keys of any length; 32 bytes never fails.
+        let mac = <hmac::block_api::HmacCore<Sha256> as KeyInit>::new_from_slice(&keys.mac)
+            .unwrap_or_else(|_| KeyInit::new(&Default::default()));
+        Self {
+            cipher: C::new(&keys.enc.into()),
+            mac,
+        }
+    }
+
+    /// A copy of the keyed HMAC (zeroized when it drops), fed with
+    /// `seq || len_and_rest`.
+    fn tag(&self, seq: u64, len_and_rest: &[u8]) -> HmacSha256 {
+        use hmac::digest::block_api::CoreProxy;
+        let mut mac = HmacSha256::compose(self.mac.clone(), Default::default());
+        mac.update(&seq.to_be_bytes());
+        mac.update(len_and_rest);
+        mac
+    }
+
+    /// Where the secret state lives: for the constant-time check only.
+    #[cfg(feature = "test-tools")]
+    fn secret_regions(&self) -> [(*const u8, usize); 2] {
+        [
+            (
+                core::ptr::from_ref(&self.cipher).cast(),
+                core::mem::size_of::<C>(),
+            ),
+            (
+                core::ptr::from_ref(&self.mac).cast(),
+                core::mem::size_of::<hmac::block_api::HmacCore<Sha256>>(),
+            ),
+        ]
+    }
+}
+
+#[cfg(feature = "compact-cbc")]
+type Keys<C> = RawKeys<C>;
+
+/// The raw keys, keyed for each record (`compact-cbc`).
+#[cfg(feature = "compact-cbc")]
+struct RawKeys<C> {
+    raw: DirectionKeys,
+    cipher: core::marker::PhantomData<C>,
+}
+
+#[cfg(feature = "compact-cbc")]
+impl<C> RawKeys<C> {
+    fn new(keys: &DirectionKeys) -> Self {
+        Self {
+            raw: keys.clone(),
+            cipher: core::marker::PhantomData,
+        }
+    }
+
+    fn tag(&self, seq: u64, len_and_rest: &[u8]) -> HmacSha256 {
+        // HMAC accepts keys of any length; 32 bytes never fails.
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.raw.mac)
+            .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()));
+        mac.update(&seq.to_be_bytes());
+        mac.update(len_and_rest);
+        mac
+    }
+
+    /// Where the secret state lives: for the constant-time check only.
+    #[cfg(feature = "test-tools")]
+    fn secret_regions(&self) -> [(*const u8, usize); 2] {
+        [
+            (self.raw.enc.as_ptr(), self.raw.enc.len()),
+            (self.raw.mac.as_ptr(), self.raw.mac.len()),
+        ]
+    }
 }
 
 /// The sending half of a direction: seals records with increasing `seq`.
-/// Keys are zeroized on drop.
-#[derive(Debug)]
+/// Its keys are zeroized on drop.
 pub struct Sealer {
-    keys: DirectionKeys,
+    keys: Keys<aes::Aes256Enc>,
     seq: u64,
 }
 
+impl core::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Sealer {
+    /// Takes a direction's keys (expanded once on a host build); `keys`
+    /// itself is zeroized when it drops.
     pub(crate) fn new(keys: DirectionKeys) -> Self {
-        Self { keys, seq: 0 }
+        Self {
+            keys: Keys::new(&keys),
+            seq: 0,
+        }
+    }
+
+    /// Where this sealer's secret key state lives (address and length), so
+    /// that the constant-time check can mark it secret. `test-tools` only.
+    #[cfg(feature = "test-tools")]
+    pub fn secret_regions(&self) -> [(*const u8, usize); 2] {
+        self.keys.secret_regions()
     }
 
     /// The sequence number the next record will carry.
@@ -160,10 +269,15 @@ impl Sealer {
         out[HEADER_LEN..HEADER_LEN + IV_LEN].copy_from_slice(&iv);
         let (head, rest) = out.split_at_mut(HEADER_LEN + IV_LEN);
         let (ct, tag_out) = rest.split_at_mut(ct_len);
-        cbc::Encryptor::<Aes256>::new(&self.keys.enc.into(), &iv.into())
+        #[cfg(not(feature = "compact-cbc"))]
+        let encryptor =
+            cbc::Encryptor::<&aes::Aes256Enc>::inner_iv_init(&self.keys.cipher, &iv.into());
+        #[cfg(feature = "compact-cbc")]
+        let encryptor = cbc::Encryptor::<Aes256>::new(&self.keys.raw.enc.into(), &iv.into());
+        encryptor
             .encrypt_padded::<Pkcs7>(ct, pt_len)
             .map_err(|_| RecordError::BufferTooSmall)?;
-        let mut mac = tag(&self.keys, self.seq, head);
+        let mut mac = self.keys.tag(self.seq, head);
         mac.update(ct);
         tag_out.copy_from_slice(&mac.finalize().into_bytes());
         self.seq += 1;
@@ -172,21 +286,39 @@ impl Sealer {
 }
 
 /// The receiving half of a direction: opens records in order. After one
-/// failure it refuses everything, since the session is over.
-#[derive(Debug)]
+/// failure it refuses everything, since the session is over. Its keys are
+/// zeroized on drop.
 pub struct Opener {
-    keys: DirectionKeys,
+    keys: Keys<aes::Aes256Dec>,
     seq: u64,
     failed: bool,
 }
 
+impl core::fmt::Debug for Opener {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Opener")
+            .field("seq", &self.seq)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Opener {
+    /// Takes a direction's keys (expanded once on a host build); `keys`
+    /// itself is zeroized when it drops.
     pub(crate) fn new(keys: DirectionKeys) -> Self {
         Self {
-            keys,
+            keys: Keys::new(&keys),
             seq: 0,
             failed: false,
         }
+    }
+
+    /// Where this opener's secret key state lives (address and length), so
+    /// that the constant-time check can mark it secret. `test-tools` only.
+    #[cfg(feature = "test-tools")]
+    pub fn secret_regions(&self) -> [(*const u8, usize); 2] {
+        self.keys.secret_regions()
     }
 
     /// The sequence number the next record must carry.
@@ -231,14 +363,18 @@ impl Opener {
         }
         let tag_at = record.len() - TAG_LEN;
         let (authed, received_tag) = record.split_at_mut(tag_at);
-        let mac = tag(&self.keys, self.seq, authed);
+        let mac = self.keys.tag(self.seq, authed);
         // Constant-time comparison (subtle) before any decryption.
         mac.verify_slice(received_tag)
             .map_err(|_| RecordError::BadTag)?;
         let (head, ct) = authed.split_at_mut(HEADER_LEN + IV_LEN);
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(&head[HEADER_LEN..]);
-        let decryptor = cbc::Decryptor::<Aes256>::new(&self.keys.enc.into(), &iv.into());
+        #[cfg(not(feature = "compact-cbc"))]
+        let decryptor =
+            cbc::Decryptor::<&aes::Aes256Dec>::inner_iv_init(&self.keys.cipher, &iv.into());
+        #[cfg(feature = "compact-cbc")]
+        let decryptor = cbc::Decryptor::<Aes256>::new(&self.keys.raw.enc.into(), &iv.into());
         #[cfg(not(feature = "compact-cbc"))]
         let padded = decryptor
             .decrypt_padded::<NoPadding>(ct)
@@ -260,16 +396,26 @@ impl Opener {
         // verdict and the plaintext length, delivered with it, come out.
         let pad =
             Option::<usize>::from(pkcs7_padding_len(padded)).ok_or(RecordError::BadPadding)?;
-        let pt_len = padded.len() - pad;
-        if pt_len == 0 {
-            return Err(RecordError::EmptyPlaintext);
-        }
-        if pt_len > MAX_PLAINTEXT {
-            return Err(RecordError::PlaintextTooLong);
-        }
-        let start = HEADER_LEN + IV_LEN;
-        Ok(start..start + pt_len)
+        delivered_range(padded.len(), pad)
     }
+}
+
+/// Where the plaintext of an authenticated, validly padded record lies in
+/// the record, after its length checks (empty, too long). Not inlined: the
+/// plaintext length is delivered to the program, and ct-check declassifies
+/// these checks by this function's name, so that no other branch of
+/// [`Opener::open`] can hide behind them.
+#[inline(never)]
+fn delivered_range(padded_len: usize, pad: usize) -> Result<core::ops::Range<usize>, RecordError> {
+    let pt_len = padded_len - pad;
+    if pt_len == 0 {
+        return Err(RecordError::EmptyPlaintext);
+    }
+    if pt_len > MAX_PLAINTEXT {
+        return Err(RecordError::PlaintextTooLong);
+    }
+    let start = HEADER_LEN + IV_LEN;
+    Ok(start..start + pt_len)
 }
 
 /// The length of the PKCS#7 padding that ends `padded` (1 to 16 bytes), or

@@ -249,6 +249,16 @@ impl Session {
         }
     }
 
+    /// Where the session's secret key state lives (address and length of
+    /// each piece: the sealer's, then the opener's), so that the
+    /// constant-time check can mark it secret. `test-tools` only.
+    #[cfg(feature = "test-tools")]
+    pub fn secret_regions(&self) -> [(*const u8, usize); 4] {
+        let [a, b] = self.send.sealer.secret_regions();
+        let [c, d] = self.recv.opener.secret_regions();
+        [a, b, c, d]
+    }
+
     pub(crate) fn set_peer_key(&mut self, key: Option<PublicKey>) {
         self.info.peer_key = key;
     }

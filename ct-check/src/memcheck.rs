@@ -42,6 +42,31 @@ pub fn errors() -> u64 {
     u64::from(count)
 }
 
+/// Marks secret the `regions` (address, length) of `value`'s memory that it
+/// reports as its secret state (core's `test-tools` hooks, e.g. the expanded
+/// record keys, which cannot be found by value).
+///
+/// # Errors
+/// A region that is not inside `value`: the hook and the value disagree, so
+/// the check must not run.
+pub fn secret_regions<T>(value: &mut T, regions: &[(*const u8, usize)]) -> Result<(), String> {
+    let base = (value as *mut T).cast::<u8>() as usize;
+    let end = base + core::mem::size_of::<T>();
+    for &(at, len) in regions {
+        let start = at as usize;
+        if start < base || start + len > end || len == 0 {
+            return Err(format!(
+                "a {len}-byte secret region is not inside the {} it came from",
+                core::any::type_name::<T>()
+            ));
+        }
+        // SAFETY: the region lies inside `value`, which we borrow mutably;
+        // the request changes only memcheck's shadow state.
+        unsafe { ct_make_mem_undefined(at.cast_mut().cast(), len) }
+    }
+    Ok(())
+}
+
 /// Marks secret, inside `value`'s memory, the one copy of each of `needles`
 /// (key bytes held in private fields of core's types, found by value).
 ///
