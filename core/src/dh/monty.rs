@@ -70,7 +70,7 @@ fn mac(a: Word, b: Word, c: Word, d: Word) -> (Word, Word) {
 /// XORs: a call into `subtle` per word costs more than the word's work when its
 /// `conditional_assign` is not inlined (at `opt-level = "z"`).
 #[inline(always)]
-fn assign_if<const N: usize>(dst: &mut [Word; N], src: &[Word; N], choice: Choice) {
+pub(super) fn assign_if<const N: usize>(dst: &mut [Word; N], src: &[Word; N], choice: Choice) {
     let mask = Word::conditional_select(&0, &Word::MAX, choice);
     for (d, s) in dst.iter_mut().zip(src) {
         *d ^= (*d ^ *s) & mask;
@@ -285,7 +285,7 @@ impl<'a, const N: usize> Field<'a, N> {
 /// Bit `i` of the little-endian words `exp` (0 past its end), as a 0/1 word. The index
 /// is public; the bit is read arithmetically, without a branch on it.
 #[inline(always)]
-fn exp_bit(exp: &[Word], i: u32) -> Word {
+pub(super) fn exp_bit(exp: &[Word], i: u32) -> Word {
     let word = exp.get((i / W) as usize).copied().unwrap_or(0);
     (word >> (i % W)) & 1
 }
