@@ -17,6 +17,8 @@
 //! Montgomery reduction ([`Field::reduce`], separated operand scanning), two reduction
 //! steps per pass over the words. They are the only loops whose speed matters.
 
+#[cfg(target_pointer_width = "64")]
+use super::comba;
 use crypto_bigint::{WideWord, Word};
 use subtle::{Choice, ConditionallySelectable};
 use zeroize::Zeroize;
@@ -189,6 +191,7 @@ impl<'a, const N: usize> Field<'a, N> {
     /// `out = a b R^(-1) mod p` for `a, b < p`: the 2N-word product, row by row, then
     /// [`reduce`](Field::reduce). `wide` is scratch of 2N words (zeroized by the caller
     /// when done).
+    #[cfg(not(target_pointer_width = "64"))]
     pub(super) fn mul(
         &self,
         a: &[Word; N],
@@ -239,6 +242,20 @@ impl<'a, const N: usize> Field<'a, N> {
             c = c1;
         }
         self.reduce(wide, out);
+    }
+
+    /// `out = a b R^(-1) mod p` for `a, b < p`, by product scanning with the reduction
+    /// interleaved ([`comba::mul`]); `wide` is scratch (zeroized by the caller when done).
+    #[cfg(target_pointer_width = "64")]
+    pub(super) fn mul(
+        &self,
+        a: &[Word; N],
+        b: &[Word; N],
+        wide: &mut [[Word; N]; 2],
+        out: &mut [Word; N],
+    ) {
+        let carry = comba::mul(a, b, self.p, self.m0, &mut wide[0], out);
+        self.reduce_once(out, carry);
     }
 
     /// `out = t R^(-1) mod p` for the 2N-word `t` (in `wide`, overwritten) below `p R`:
