@@ -37,7 +37,14 @@ impl<const N: usize> Setup<N> {
         let mut wide = [[0; N]; 2];
         let (mut by_comb, mut by_bits) = ([0; N], [0; N]);
         pow2_comb(&field, comb, &self.one_m, exp, &mut wide, &mut by_comb);
-        pow2(&field, &self.one_m, exp, self.xbits, &mut wide, &mut by_bits);
+        pow2(
+            &field,
+            &self.one_m,
+            exp,
+            self.xbits,
+            &mut wide,
+            &mut by_bits,
+        );
         (by_comb, by_bits)
     }
 }

@@ -59,8 +59,9 @@ macro_rules! generator {
 }
 
 /// `g^exp mod p` of `group` (`g = 2`) into `out` (at least `plen` bytes): a comb over
-/// the group's compile-time tables where the build has them (feature
-/// `precomputed-tables` on a 64-bit target), else squarings and doublings only.
+/// the group's tables where the build has them (feature `precomputed-tables` on a 64-bit
+/// target; filled at the group's first key generation), else squarings and doublings
+/// only.
 pub(super) fn group_pow_generator(group: Group, exp: &[u8], out: &mut [u8]) -> Result<(), DhError> {
     debug_assert_eq!(group.generator(), 2);
     let (p, xbits) = (group.prime(), group.xbits());
@@ -276,9 +277,8 @@ fn monty_pow<const LIMBS: usize>(
     field.mul(consts.r2.as_words(), &unit, &mut wide, &mut one_m);
     let mut result = [0 as Word; LIMBS];
     match base {
-        // Generator 2: squarings and masked doublings, one of each per exponent bit.
-        // The comb covers the exponent bits it was generated for (the group's xbits, which
-        // its callers pass); past them (public), squarings and doublings.
+        // Generator 2 by the comb: it covers the exponent bits it was made for (the group's
+        // xbits, which its callers pass); for more (public), squarings and doublings.
         #[cfg(all(feature = "precomputed-tables", target_pointer_width = "64"))]
         Base::GeneratorComb(table) if exp_bits <= table.bits() => {
             comb::pow2_comb(&field, table, &one_m, &exponent, &mut wide, &mut result);
@@ -287,6 +287,7 @@ fn monty_pow<const LIMBS: usize>(
         Base::GeneratorComb(_) => {
             monty::pow2(&field, &one_m, &exponent, exp_bits, &mut wide, &mut result);
         }
+        // Generator 2: squarings and masked doublings, one of each per exponent bit.
         #[cfg(not(all(feature = "precomputed-tables", target_pointer_width = "64")))]
         Base::Generator => {
             monty::pow2(&field, &one_m, &exponent, exp_bits, &mut wide, &mut result);
