@@ -4,6 +4,7 @@
 //! Montgomery context set up once (OpenSSL's best case, as its DH code caches it).
 //!
 //! `cargo bench -p dhchat-core --bench dh`; the `RATIO` lines are the paired ratios.
+//! `DH_GROUPS=ffdhe2048` (a comma-separated list) runs only those groups.
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
@@ -85,8 +86,15 @@ fn bench_group(c: &mut Criterion, group: Group) {
 }
 
 fn dh(c: &mut Criterion) {
+    // `DH_GROUPS=ffdhe2048,ffdhe4096` runs those groups only.
+    let only = std::env::var("DH_GROUPS").ok();
     for group in Group::ALL {
-        bench_group(c, group);
+        if only
+            .as_deref()
+            .is_none_or(|o| o.split(',').any(|g| g == group.name()))
+        {
+            bench_group(c, group);
+        }
     }
 }
 

@@ -5,12 +5,18 @@
 //! | `packing` | fixed-width packing of DH messages ([`pack`], [`unpack`], [`write_dh_message`], [`parse_dh_message`]) | section 2 |
 //! | `key` | private exponents, public values and their range check, shared values ([`PrivateKey`], [`SharedValue`], [`check_public`]) | section 1 |
 //! | `modpow` | the constant-time exponentiations behind them ([`modpow`] for other moduli) | section 1 |
+//! | `comb` | key generation by a fixed-base comb over compile-time tables (feature `precomputed-tables`, 64-bit) | section 1 |
+//! | `comba` | the 64-bit Montgomery multiplication and squaring, by product scanning | section 1 |
 //! | `monty` | the Montgomery arithmetic they run on | section 1 |
 //! | `error` | [`DhError`] | section 6 |
 //!
 //! Everything here works on caller-provided buffers: no allocation, and no panic on any
 //! input received from a peer.
 
+#[cfg(all(feature = "precomputed-tables", target_pointer_width = "64"))]
+mod comb;
+#[cfg(target_pointer_width = "64")]
+mod comba;
 mod error;
 mod key;
 mod modpow;

@@ -12,6 +12,8 @@ use crypto_bigint::U4096;
 use crypto_bigint::{Limb, Odd, Uint, Word};
 use zeroize::Zeroize;
 
+#[cfg(all(feature = "precomputed-tables", target_pointer_width = "64"))]
+use super::comb::{self, Comb};
 use super::monty::{self, Field};
 use super::DhError;
 use crate::group::Group;
@@ -31,27 +33,79 @@ pub(super) fn group_modpow(
     let (p, xbits) = (group.prime(), group.xbits());
     match group {
         #[cfg(feature = "ffdhe2048")]
-        Group::Ffdhe2048 => monty_pow(p, &FFDHE2048_MONTY, Some(base), exp, xbits, out),
+        Group::Ffdhe2048 => monty_pow(p, &FFDHE2048_MONTY, Base::Value(base), exp, xbits, out),
         #[cfg(feature = "ffdhe3072")]
-        Group::Ffdhe3072 => monty_pow(p, &FFDHE3072_MONTY, Some(base), exp, xbits, out),
+        Group::Ffdhe3072 => monty_pow(p, &FFDHE3072_MONTY, Base::Value(base), exp, xbits, out),
         #[cfg(feature = "ffdhe4096")]
-        Group::Ffdhe4096 => monty_pow(p, &FFDHE4096_MONTY, Some(base), exp, xbits, out),
+        Group::Ffdhe4096 => monty_pow(p, &FFDHE4096_MONTY, Base::Value(base), exp, xbits, out),
     }
 }
 
-/// `g^exp mod p` of `group` (`g = 2`) into `out` (at least `plen` bytes): squarings and
-/// doublings only.
+/// The [`Base`] of the generator: with the group's comb `$comb` where the build has
+/// the tables.
+#[cfg(all(feature = "precomputed-tables", target_pointer_width = "64"))]
+macro_rules! generator {
+    ($comb:ident) => {
+        Base::GeneratorComb(&$comb)
+    };
+}
+/// The [`Base`] of the generator: with the group's comb `$comb` where the build has
+/// the tables.
+#[cfg(not(all(feature = "precomputed-tables", target_pointer_width = "64")))]
+macro_rules! generator {
+    ($comb:ident) => {
+        Base::Generator
+    };
+}
+
+/// `g^exp mod p` of `group` (`g = 2`) into `out` (at least `plen` bytes): a comb over
+/// the group's tables where the build has them (feature `precomputed-tables` on a 64-bit
+/// target; filled at the group's first key generation), else squarings and doublings
+/// only.
 pub(super) fn group_pow_generator(group: Group, exp: &[u8], out: &mut [u8]) -> Result<(), DhError> {
     debug_assert_eq!(group.generator(), 2);
     let (p, xbits) = (group.prime(), group.xbits());
     match group {
         #[cfg(feature = "ffdhe2048")]
-        Group::Ffdhe2048 => monty_pow(p, &FFDHE2048_MONTY, None, exp, xbits, out),
+        Group::Ffdhe2048 => monty_pow(
+            p,
+            &FFDHE2048_MONTY,
+            generator!(FFDHE2048_COMB),
+            exp,
+            xbits,
+            out,
+        ),
         #[cfg(feature = "ffdhe3072")]
-        Group::Ffdhe3072 => monty_pow(p, &FFDHE3072_MONTY, None, exp, xbits, out),
+        Group::Ffdhe3072 => monty_pow(
+            p,
+            &FFDHE3072_MONTY,
+            generator!(FFDHE3072_COMB),
+            exp,
+            xbits,
+            out,
+        ),
         #[cfg(feature = "ffdhe4096")]
-        Group::Ffdhe4096 => monty_pow(p, &FFDHE4096_MONTY, None, exp, xbits, out),
+        Group::Ffdhe4096 => monty_pow(
+            p,
+            &FFDHE4096_MONTY,
+            generator!(FFDHE4096_COMB),
+            exp,
+            xbits,
+            out,
+        ),
     }
+}
+
+/// The base of an exponentiation in [`monty_pow`].
+enum Base<'a, const LIMBS: usize> {
+    /// The generator 2: squarings and masked doublings.
+    #[cfg(not(all(feature = "precomputed-tables", target_pointer_width = "64")))]
+    Generator,
+    /// The generator 2, by the comb of the modulus (a group's prime).
+    #[cfg(all(feature = "precomputed-tables", target_pointer_width = "64"))]
+    GeneratorComb(&'a Comb<LIMBS>),
+    /// A public value, big-endian (leading zeros allowed).
+    Value(&'a [u8]),
 }
 
 /// The Montgomery constants of a modulus `p` that take more than a multiplication to
@@ -99,6 +153,28 @@ static FFDHE3072_MONTY: MontyConsts<{ U3072::LIMBS }> =
 static FFDHE4096_MONTY: MontyConsts<{ U4096::LIMBS }> =
     MontyConsts::of(&group_params(Group::Ffdhe4096));
 
+/// The comb tables of ffdhe2048's generator (filled at its first use).
+#[cfg(all(
+    feature = "precomputed-tables",
+    target_pointer_width = "64",
+    feature = "ffdhe2048"
+))]
+static FFDHE2048_COMB: Comb<{ U2048::LIMBS }> = Comb::new(Group::Ffdhe2048.xbits());
+/// The comb tables of ffdhe3072's generator (filled at its first use).
+#[cfg(all(
+    feature = "precomputed-tables",
+    target_pointer_width = "64",
+    feature = "ffdhe3072"
+))]
+static FFDHE3072_COMB: Comb<{ U3072::LIMBS }> = Comb::new(Group::Ffdhe3072.xbits());
+/// The comb tables of ffdhe4096's generator (filled at its first use).
+#[cfg(all(
+    feature = "precomputed-tables",
+    target_pointer_width = "64",
+    feature = "ffdhe4096"
+))]
+static FFDHE4096_COMB: Comb<{ U4096::LIMBS }> = Comb::new(Group::Ffdhe4096.xbits());
+
 /// Modular exponentiation `out = pack(base^exp mod modulus, out.len())`, constant time
 /// with respect to `exp`, in arithmetic of `LIMBS` limbs.
 ///
@@ -144,10 +220,10 @@ pub fn modpow<const LIMBS: usize>(
         .ok_or(DhError::InvalidModulus)?;
     let consts = MontyConsts::of(&FixedMontyParams::new_vartime(modulus));
     // `modulus` passed the checks above as a `Uint<LIMBS>`: it reads back the same.
-    monty_pow(modulus_be, &consts, Some(base), exp, exp_bits, out)
+    monty_pow(modulus_be, &consts, Base::Value(base), exp, exp_bits, out)
 }
 
-/// `base^exp mod p` (`2^exp mod p` when `base` is `None`) for the odd modulus `p`
+/// `base^exp mod p` (`2^exp mod p` for the generator [`Base`]s) for the odd modulus `p`
 /// (big-endian `modulus`, at least 3) whose Montgomery constants are `consts`; see
 /// [`modpow`] for the other arguments and the errors.
 ///
@@ -156,7 +232,7 @@ pub fn modpow<const LIMBS: usize>(
 fn monty_pow<const LIMBS: usize>(
     modulus: &[u8],
     consts: &MontyConsts<LIMBS>,
-    base: Option<&[u8]>,
+    base: Base<'_, LIMBS>,
     exp: &[u8],
     exp_bits: u32,
     out: &mut [u8],
@@ -173,7 +249,7 @@ fn monty_pow<const LIMBS: usize>(
         return Err(DhError::ValueTooWide);
     }
     let mut base_words = [0 as Word; LIMBS];
-    if let Some(base) = base {
+    if let Base::Value(base) = base {
         if !words_from_be(base, &mut base_words) || !below_vartime(&base_words, &p) {
             return Err(DhError::PublicValueOutOfRange);
         }
@@ -201,9 +277,22 @@ fn monty_pow<const LIMBS: usize>(
     field.mul(consts.r2.as_words(), &unit, &mut wide, &mut one_m);
     let mut result = [0 as Word; LIMBS];
     match base {
+        // Generator 2 by the comb: it covers the exponent bits it was made for (the group's
+        // xbits, which its callers pass); for more (public), squarings and doublings.
+        #[cfg(all(feature = "precomputed-tables", target_pointer_width = "64"))]
+        Base::GeneratorComb(table) if exp_bits <= table.bits() => {
+            comb::pow2_comb(&field, table, &one_m, &exponent, &mut wide, &mut result);
+        }
+        #[cfg(all(feature = "precomputed-tables", target_pointer_width = "64"))]
+        Base::GeneratorComb(_) => {
+            monty::pow2(&field, &one_m, &exponent, exp_bits, &mut wide, &mut result);
+        }
         // Generator 2: squarings and masked doublings, one of each per exponent bit.
-        None => monty::pow2(&field, &one_m, &exponent, exp_bits, &mut wide, &mut result),
-        Some(_) => {
+        #[cfg(not(all(feature = "precomputed-tables", target_pointer_width = "64")))]
+        Base::Generator => {
+            monty::pow2(&field, &one_m, &exponent, exp_bits, &mut wide, &mut result);
+        }
+        Base::Value(_) => {
             let mut base_m = [0; LIMBS];
             field.mul(&base_words, consts.r2.as_words(), &mut wide, &mut base_m);
             monty::pow(

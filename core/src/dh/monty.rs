@@ -15,8 +15,13 @@
 //! every group width): [`mac_row`] (`t += a b_i`, four words a step) for the products of
 //! the multiplication and the squaring, and [`reduce_two_rows`] for their shared
 //! Montgomery reduction ([`Field::reduce`], separated operand scanning), two reduction
-//! steps per pass over the words. They are the only loops whose speed matters.
+//! steps per pass over the words. They are the only loops whose speed matters. On
+//! 64-bit targets the multiplication instead goes through `comba::mul` (product
+//! scanning, the reduction interleaved: about 10% faster there); the squaring and the
+//! 32-bit code are as described.
 
+#[cfg(target_pointer_width = "64")]
+use super::comba;
 use crypto_bigint::{WideWord, Word};
 use subtle::{Choice, ConditionallySelectable};
 use zeroize::Zeroize;
@@ -70,7 +75,7 @@ fn mac(a: Word, b: Word, c: Word, d: Word) -> (Word, Word) {
 /// XORs: a call into `subtle` per word costs more than the word's work when its
 /// `conditional_assign` is not inlined (at `opt-level = "z"`).
 #[inline(always)]
-fn assign_if<const N: usize>(dst: &mut [Word; N], src: &[Word; N], choice: Choice) {
+pub(super) fn assign_if<const N: usize>(dst: &mut [Word; N], src: &[Word; N], choice: Choice) {
     let mask = Word::conditional_select(&0, &Word::MAX, choice);
     for (d, s) in dst.iter_mut().zip(src) {
         *d ^= (*d ^ *s) & mask;
@@ -189,6 +194,7 @@ impl<'a, const N: usize> Field<'a, N> {
     /// `out = a b R^(-1) mod p` for `a, b < p`: the 2N-word product, row by row, then
     /// [`reduce`](Field::reduce). `wide` is scratch of 2N words (zeroized by the caller
     /// when done).
+    #[cfg(not(target_pointer_width = "64"))]
     pub(super) fn mul(
         &self,
         a: &[Word; N],
@@ -241,6 +247,20 @@ impl<'a, const N: usize> Field<'a, N> {
         self.reduce(wide, out);
     }
 
+    /// `out = a b R^(-1) mod p` for `a, b < p`, by product scanning with the reduction
+    /// interleaved ([`comba::mul`]); `wide` is scratch (zeroized by the caller when done).
+    #[cfg(target_pointer_width = "64")]
+    pub(super) fn mul(
+        &self,
+        a: &[Word; N],
+        b: &[Word; N],
+        wide: &mut [[Word; N]; 2],
+        out: &mut [Word; N],
+    ) {
+        let carry = comba::mul(a, b, self.p, self.m0, &mut wide[0], out);
+        self.reduce_once(out, carry);
+    }
+
     /// `out = t R^(-1) mod p` for the 2N-word `t` (in `wide`, overwritten) below `p R`:
     /// Montgomery reduction by separated operand scanning, N times adding `m p` at word i
     /// so that word i vanishes.
@@ -285,7 +305,7 @@ impl<'a, const N: usize> Field<'a, N> {
 /// Bit `i` of the little-endian words `exp` (0 past its end), as a 0/1 word. The index
 /// is public; the bit is read arithmetically, without a branch on it.
 #[inline(always)]
-fn exp_bit(exp: &[Word], i: u32) -> Word {
+pub(super) fn exp_bit(exp: &[Word], i: u32) -> Word {
     let word = exp.get((i / W) as usize).copied().unwrap_or(0);
     (word >> (i % W)) & 1
 }
