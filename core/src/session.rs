@@ -89,6 +89,32 @@ impl SendHalf {
         self.seal_any(msg, rng, out)
     }
 
+    /// Seals a message encoded and checked already (a [`MessageBuf`]: built
+    /// by [`MessageBuf::new`] or [`MessageBuf::decode`], which apply the
+    /// rules of section 5) as it is: a message sent to many sessions is
+    /// encoded once. The same direction and handshake-type checks as
+    /// [`SendHalf::seal`].
+    ///
+    /// # Errors
+    /// As [`SendHalf::seal`] ([`Error::InvalidOutgoing`] cannot occur: the
+    /// message was checked when it was built).
+    #[cfg(feature = "alloc")]
+    pub fn seal_buf<R: CryptoRng + ?Sized>(
+        &mut self,
+        msg: &crate::message::MessageBuf,
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let t = msg.msg_type();
+        if is_handshake_type(t) {
+            return Err(Error::HandshakeType(t));
+        }
+        if !sent_by(self.role, t) {
+            return Err(Error::WrongDirection(t));
+        }
+        Ok(self.sealer.seal_plaintext(msg.plaintext(), rng, out)?)
+    }
+
     /// Seals a reply ([`Reply::message`]); see [`SendHalf::seal`].
     ///
     /// # Errors

@@ -368,3 +368,45 @@ fn a_bad_length_field_ends_the_connection_before_the_rest_is_read() {
         "nothing after the length field was read"
     );
 }
+
+#[cfg(feature = "alloc")]
+#[test]
+fn an_encoded_message_is_sealed_as_it_is_only_in_the_direction_and_phase_its_type_allows() {
+    use crate::message::MessageBuf;
+    let (mut client, mut server, mut c, mut s) = setup();
+    // A client's SAY, encoded once, reaches the server as a SAY.
+    let say = MessageBuf::new(&Message::Say {
+        room: "#lobby",
+        text: "encoded once",
+    })
+    .expect("valid SAY");
+    let cs = client.sender().expect("open");
+    let n = cs.seal_buf(&say, &mut c.rng, &mut c.tx).expect("seal");
+    s.inbound.extend(&c.tx[..n]);
+    assert_eq!(
+        server_reads(&mut server, &mut s),
+        std::vec![(msg_type::SAY, Ok(()), None)]
+    );
+    // A type the client never sends, and a handshake type, are refused and
+    // nothing is sealed.
+    let notice = MessageBuf::new(&Message::Notice { text: "not yours" }).expect("valid");
+    let sent = cs.sent();
+    assert_eq!(
+        cs.seal_buf(&notice, &mut c.rng, &mut c.tx),
+        Err(Error::WrongDirection(msg_type::NOTICE))
+    );
+    assert_eq!(cs.sent(), sent);
+    let welcome = MessageBuf::new(&Message::Welcome {
+        nick: "x",
+        server_name: "",
+        motd: "",
+    })
+    .expect("valid");
+    let ss = server.sender().expect("open");
+    let sent = ss.sent();
+    assert_eq!(
+        ss.seal_buf(&welcome, &mut s.rng, &mut s.tx),
+        Err(Error::HandshakeType(msg_type::WELCOME))
+    );
+    assert_eq!(ss.sent(), sent);
+}

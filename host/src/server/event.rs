@@ -87,9 +87,9 @@ impl Relay {
         &self.chat
     }
 
-    /// The MESSAGE plaintext (`type || body`), as the record layer seals it.
-    pub fn plaintext(&self) -> &[u8] {
-        self.message.plaintext()
+    /// The MESSAGE, encoded, as the record layer seals it.
+    pub fn encoded(&self) -> &MessageBuf {
+        &self.message
     }
 }
 
@@ -235,13 +235,13 @@ impl Event {
         }
     }
 
-    /// The plaintext of this event if it is encoded already (checked when
-    /// it was made): every event but [`Event::Chat`].
-    pub fn plaintext(&self) -> Option<&[u8]> {
+    /// This event's message if it is encoded already (checked when it was
+    /// made): every event but [`Event::Chat`].
+    pub fn encoded(&self) -> Option<&MessageBuf> {
         match self {
             Event::Chat(_) => None,
-            Event::Relay(r) => Some(r.plaintext()),
-            Event::Message(m) => Some(m.plaintext()),
+            Event::Relay(r) => Some(r.encoded()),
+            Event::Message(m) => Some(m),
         }
     }
 

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use dhchat_core::error::Error;
-use dhchat_core::message::{msg_type, sender_of, Sender};
 use dhchat_core::record::{sealed_len, MAX_RECORD};
 use dhchat_core::session::SendHalf;
 use tokio::io::AsyncWriteExt;
@@ -100,15 +99,13 @@ fn seal_onto(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let start = out.len();
-    let sealed = match ev.plaintext() {
-        Some(plaintext) => {
-            let t = plaintext.first().copied().unwrap_or_default();
-            if !server_sends(t) {
-                return Err(Error::WrongDirection(t));
-            }
-            out.resize(start + sealed_len(plaintext.len()).min(MAX_RECORD), 0);
+    let sealed = match ev.encoded() {
+        // Encoded and checked once for every recipient: sealed as it is,
+        // after the core's direction and handshake-type checks.
+        Some(msg) => {
+            out.resize(start + sealed_len(msg.plaintext().len()).min(MAX_RECORD), 0);
             let room = out.get_mut(start..).unwrap_or_default();
-            send.seal_plaintext(plaintext, rng, room)
+            send.seal_buf(msg, rng, room)
         }
         None => ev.with_message(|m| {
             out.resize(start + sealed_len(m.encoded_len()).min(MAX_RECORD), 0);
@@ -124,47 +121,6 @@ fn seal_onto(
         Err(e) => {
             out.truncate(start);
             Err(e)
-        }
-    }
-}
-
-/// Whether the server sends messages of type `t` in a session (not a
-/// handshake type, not a client's).
-fn server_sends(t: u8) -> bool {
-    matches!(sender_of(t), Some(Sender::Server | Sender::Both))
-        && !matches!(t, msg_type::SERVER_AUTH | msg_type::WELCOME)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_encoded_event_is_sealed_only_if_the_server_sends_its_type_in_a_session() {
-        for t in [
-            msg_type::MESSAGE,
-            msg_type::ROSTER,
-            msg_type::NOTICE,
-            msg_type::ERROR,
-            msg_type::PING,
-            msg_type::PONG,
-            msg_type::CLOSE,
-        ] {
-            assert!(server_sends(t), "{t:#x}");
-        }
-        for t in [
-            msg_type::SERVER_AUTH,
-            msg_type::CLIENT_HELLO,
-            msg_type::WELCOME,
-            msg_type::SAY,
-            msg_type::JOIN,
-            msg_type::PART,
-            msg_type::NICK,
-            msg_type::WHO,
-            0x00,
-            0xFF,
-        ] {
-            assert!(!server_sends(t), "{t:#x}");
         }
     }
 }
