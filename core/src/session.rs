@@ -82,11 +82,20 @@ impl SendHalf {
         rng: &mut R,
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        let t = msg.msg_type();
-        if is_handshake_type(t) {
-            return Err(Error::HandshakeType(t));
-        }
+        self.may_send(msg.msg_type())?;
         self.seal_any(msg, rng, out)
+    }
+
+    /// Whether a session may seal type `t` on this side: not a handshake
+    /// type (only the handshake steps send those), and one this side sends.
+    fn may_send(&self, t: u8) -> Result<(), Error> {
+        if is_handshake_type(t) {
+            Err(Error::HandshakeType(t))
+        } else if !sent_by(self.role, t) {
+            Err(Error::WrongDirection(t))
+        } else {
+            Ok(())
+        }
     }
 
     /// Seals a message encoded and checked already (a [`MessageBuf`]: built
@@ -105,13 +114,7 @@ impl SendHalf {
         rng: &mut R,
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        let t = msg.msg_type();
-        if is_handshake_type(t) {
-            return Err(Error::HandshakeType(t));
-        }
-        if !sent_by(self.role, t) {
-            return Err(Error::WrongDirection(t));
-        }
+        self.may_send(msg.msg_type())?;
         Ok(self.sealer.seal_plaintext(msg.plaintext(), rng, out)?)
     }
 

@@ -295,9 +295,14 @@ mod tests {
         assert_eq!(pool.available(), 1, "every permit was given back");
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_waiter_that_gives_up_does_not_keep_the_permit() {
-        let pool = BlockingPool::new(1);
+    /// Runs a step that holds the pool's one permit until the returned
+    /// sender is used; returns when the permit is taken.
+    async fn hold_the_only_permit(
+        pool: &BlockingPool,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Option<()>>,
+    ) {
         let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
         let holder = tokio::spawn({
             let mut p = pool.for_handshake();
@@ -306,6 +311,13 @@ mod tests {
         while pool.available() > 0 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        (hold_tx, holder)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiter_that_gives_up_does_not_keep_the_permit() {
+        let pool = BlockingPool::new(1);
+        let (hold_tx, holder) = hold_the_only_permit(&pool).await;
         // A waiter whose handshake times out while it waits.
         let mut quitter = pool.for_handshake();
         let gave_up = tokio::time::timeout(Duration::from_millis(20), quitter.run(|| ())).await;
@@ -322,14 +334,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_step_whose_handshake_gave_up_while_it_waited_is_never_run() {
         let pool = BlockingPool::new(1);
-        let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
-        let holder = tokio::spawn({
-            let mut p = pool.for_handshake();
-            async move { p.run(move || hold_rx.recv().ok()).await }
-        });
-        while pool.available() > 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let (hold_tx, holder) = hold_the_only_permit(&pool).await;
         let ran = Arc::new(AtomicUsize::new(0));
         let mut quitter = pool.for_handshake();
         let gave_up = tokio::time::timeout(Duration::from_millis(20), {
