@@ -289,9 +289,11 @@ impl SqliteStore {
     pub fn waiting_now(&self, account: &str) -> Result<Vec<Waiting>, StoreError> {
         let db = self.lock();
         let mut q = db
+            // `(SELECT ?1)`: an ordered read bound as `account = ?1` is
+            // recompiled on every run (see history::recent_sql).
             .prepare_cached(
                 "SELECT seq, time_ms, sender, room, text, sender_account, legacy
-                 FROM offline WHERE account = ?1 ORDER BY seq",
+                 FROM offline WHERE account = (SELECT ?1) ORDER BY seq",
             )
             .map_err(err)?;
         let rows = q

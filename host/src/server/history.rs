@@ -470,30 +470,46 @@ fn store(
                 chat.account
             ])?;
         }
-        let mut trim = tx.prepare_cached(
-            "DELETE FROM messages WHERE room = ?1 AND id <= (
-                SELECT id FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-        )?;
+        let mut trim = tx.prepare_cached(&trim_sql(retain))?;
         let mut rooms: Vec<String> = batch.iter().map(|(_, c)| key(&c.room)).collect();
         rooms.sort();
         rooms.dedup();
         for room in rooms {
-            trim.execute(params![room, i64::from(retain)])?;
+            trim.execute(params![room])?;
         }
     }
     tx.commit()
+}
+
+/// The newest `n` messages of a room, newest first. The room is bound as
+/// `(SELECT ?1)` and `n` (a setting, not a peer's input) is written into the
+/// statement: SQLite recompiles a statement on every run whose ordered,
+/// limited plan may depend on a bound `room = ?1` or `LIMIT ?2`, which made
+/// each read of the history (every JOIN, every connect's #lobby) parse and
+/// plan the query again, about three times the cost of the read.
+fn recent_sql(n: u32) -> String {
+    format!(
+        "SELECT time_ms, sender, text, legacy, account FROM messages
+         WHERE room = (SELECT ?1) ORDER BY id DESC LIMIT {n}"
+    )
+}
+
+/// Deletes a room's messages older than its newest `retain` (bound and
+/// written as in [`recent_sql`], for the same reason).
+fn trim_sql(retain: u32) -> String {
+    format!(
+        "DELETE FROM messages WHERE room = (SELECT ?1) AND id <= (
+             SELECT id FROM messages WHERE room = (SELECT ?1)
+             ORDER BY id DESC LIMIT 1 OFFSET {retain})"
+    )
 }
 
 fn recent(db: &Connection, room_key: &str, n: u32) -> rusqlite::Result<Vec<Chat>> {
     if n == 0 {
         return Ok(Vec::new());
     }
-    let mut q = db.prepare_cached(
-        "SELECT time_ms, sender, text, legacy, account FROM (
-            SELECT id, time_ms, sender, text, legacy, account FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT ?2
-         ) ORDER BY id ASC",
-    )?;
-    let rows = q.query_map(params![room_key, i64::from(n)], |row| {
+    let mut q = db.prepare_cached(&recent_sql(n))?;
+    let rows = q.query_map(params![room_key], |row| {
         let time: i64 = row.get(0)?;
         Ok(Chat {
             time_ms: u64::try_from(time).unwrap_or(0),
@@ -505,7 +521,9 @@ fn recent(db: &Connection, room_key: &str, n: u32) -> rusqlite::Result<Vec<Chat>
             account: row.get(4)?,
         })
     })?;
-    rows.collect()
+    let mut newest_first = rows.collect::<rusqlite::Result<Vec<Chat>>>()?;
+    newest_first.reverse();
+    Ok(newest_first)
 }
 
 #[cfg(test)]
@@ -629,6 +647,35 @@ mod tests {
             .collect();
         assert_eq!(got, ["8", "9"]);
         assert_eq!(recent(&db, "#b", 50).expect("recent").len(), 1);
+    }
+
+    #[test]
+    fn reading_and_trimming_history_never_recompiles_its_statements() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut db = open(&dir.path().join("h.sqlite3")).expect("open");
+        for round in 0..5 {
+            for room in ["#a", "#b", "#c"] {
+                let batch: Vec<_> = (0..4)
+                    .map(|i| (1, chat(room, &format!("{round}.{i}"))))
+                    .collect();
+                store(&mut db, &batch, 6).expect("store");
+                // Retention keeps the newest 6 of the 4 stored each round.
+                let kept = (4 * (round + 1)).min(6);
+                assert_eq!(recent(&db, &key(room), 50).expect("recent").len(), kept);
+            }
+        }
+        // Each statement ran 15 times with a different room each time: a
+        // statement whose plan depends on a bound value is recompiled on
+        // every run after its bindings change (SQLITE_STMTSTATUS_REPREPARE).
+        for sql in [recent_sql(50), trim_sql(6)] {
+            let q = db.prepare_cached(&sql).expect("cached");
+            assert!(q.get_status(rusqlite::StatementStatus::Run) >= 15, "{sql}");
+            assert_eq!(
+                q.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "{sql}"
+            );
+        }
     }
 
     fn chat_at(room: &str, time_ms: u64, text: &str) -> (ClientId, Arc<Chat>) {
