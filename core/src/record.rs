@@ -12,23 +12,17 @@
 //! The receiver checks the length field before reading on, then the tag in
 //! constant time, and only then decrypts.
 //!
-//! A host build keeps each direction's expanded keys for the session (the
-//! AES-256 round keys and the HMAC key's inner and outer SHA-256 states), so
-//! a record costs no key schedule and no HMAC key setup; the `compact-cbc`
-//! build (firmware) keeps the raw keys and keys each record, which takes less
-//! RAM. Either way the keys are zeroized on drop (the `zeroize` features of
-//! `aes`, `sha2` and `hmac`, and [`DirectionKeys`]).
+//! A host build sets up each direction's HMAC key (its inner and outer
+//! SHA-256 states) once for the session, so a record costs no HMAC key
+//! setup; the AES key is expanded for each record on every build, and the
+//! `compact-cbc` build (firmware) keys the HMAC for each record too, which
+//! takes less RAM. The keys are zeroized on drop.
 
-#[cfg(feature = "compact-cbc")]
 use aes::Aes256;
 #[cfg(not(feature = "compact-cbc"))]
 use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::block_padding::Pkcs7;
-#[cfg(not(feature = "compact-cbc"))]
-use cbc::cipher::InnerIvInit;
-#[cfg(feature = "compact-cbc")]
-use cbc::cipher::KeyIvInit;
-use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt};
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use hmac::{Hmac, KeyInit, Mac};
 use rand_core::CryptoRng;
 use sha2::Sha256;
@@ -82,77 +76,58 @@ pub fn sealed_len(plaintext_len: usize) -> usize {
     HEADER_LEN + IV_LEN + (plaintext_len / 16 + 1) * 16 + TAG_LEN
 }
 
-/// A direction's keys as its records use them: expanded once (host) or raw
-/// (`compact-cbc`, keyed for each record).
-#[cfg(not(feature = "compact-cbc"))]
-struct Keys<C> {
-    /// AES-256 round keys (encryption rounds to seal, decryption rounds to open).
-    cipher: C,
+/// A direction's keys as its records use them. The AES-256 key stays raw
+/// and is expanded for each record (one key schedule): kept expanded, the
+/// round keys of the wide AES backends (VAES) cost about a kilobyte per
+/// direction of every session. On a host the HMAC key's inner and outer
+/// SHA-256 states are set up once, which saves two compressions a record;
+/// the `compact-cbc` build (firmware) keys the HMAC for each record too,
+/// which takes less RAM. All of it is zeroized on drop.
+struct Keys {
+    /// The AES-256 key.
+    enc: Key32,
     /// The HMAC key's inner and outer SHA-256 states (no buffer: nothing
     /// public is marked secret with them by ct-check).
+    #[cfg(not(feature = "compact-cbc"))]
     mac: hmac::block_api::HmacCore<Sha256>,
+    /// The raw HMAC key.
+    #[cfg(feature = "compact-cbc")]
+    mac: Key32,
 }
 
-#[cfg(not(feature = "compact-cbc"))]
-impl<C: KeyInit + cbc::cipher::KeySizeUser<KeySize = cbc::cipher::consts::U32>> Keys<C> {
+/// 32 secret bytes, zeroized on drop.
+#[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+struct Key32([u8; 32]);
+
+impl Keys {
     fn new(keys: &DirectionKeys) -> Self {
         // HMAC accepts keys of any length; 32 bytes never fails.
+        #[cfg(not(feature = "compact-cbc"))]
         let mac = <hmac::block_api::HmacCore<Sha256> as KeyInit>::new_from_slice(&keys.mac)
             .unwrap_or_else(|_| KeyInit::new(&Default::default()));
+        #[cfg(feature = "compact-cbc")]
+        let mac = Key32(keys.mac);
         Self {
-            cipher: C::new(&keys.enc.into()),
+            enc: Key32(keys.enc),
             mac,
         }
     }
 
-    /// A copy of the keyed HMAC (zeroized when it drops), fed with
-    /// `seq || len_and_rest`.
+    /// The AES-256 key, as the block modes take it.
+    fn enc(&self) -> cbc::cipher::Key<Aes256> {
+        self.enc.0.into()
+    }
+
+    /// The keyed HMAC (a copy of the kept states, or keyed afresh; zeroized
+    /// when it drops), fed with `seq || len_and_rest`.
     fn tag(&self, seq: u64, len_and_rest: &[u8]) -> HmacSha256 {
-        use hmac::digest::block_api::CoreProxy;
-        let mut mac = HmacSha256::compose(self.mac.clone(), Default::default());
-        mac.update(&seq.to_be_bytes());
-        mac.update(len_and_rest);
-        mac
-    }
-
-    /// Where the secret state lives: for the constant-time check only.
-    #[cfg(feature = "test-tools")]
-    fn secret_regions(&self) -> [(*const u8, usize); 2] {
-        [
-            (
-                core::ptr::from_ref(&self.cipher).cast(),
-                core::mem::size_of::<C>(),
-            ),
-            (
-                core::ptr::from_ref(&self.mac).cast(),
-                core::mem::size_of::<hmac::block_api::HmacCore<Sha256>>(),
-            ),
-        ]
-    }
-}
-
-#[cfg(feature = "compact-cbc")]
-type Keys<C> = RawKeys<C>;
-
-/// The raw keys, keyed for each record (`compact-cbc`).
-#[cfg(feature = "compact-cbc")]
-struct RawKeys<C> {
-    raw: DirectionKeys,
-    cipher: core::marker::PhantomData<C>,
-}
-
-#[cfg(feature = "compact-cbc")]
-impl<C> RawKeys<C> {
-    fn new(keys: &DirectionKeys) -> Self {
-        Self {
-            raw: keys.clone(),
-            cipher: core::marker::PhantomData,
-        }
-    }
-
-    fn tag(&self, seq: u64, len_and_rest: &[u8]) -> HmacSha256 {
-        // HMAC accepts keys of any length; 32 bytes never fails.
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.raw.mac)
+        #[cfg(not(feature = "compact-cbc"))]
+        let mut mac = {
+            use hmac::digest::block_api::CoreProxy;
+            HmacSha256::compose(self.mac.clone(), Default::default())
+        };
+        #[cfg(feature = "compact-cbc")]
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.mac.0)
             .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()));
         mac.update(&seq.to_be_bytes());
         mac.update(len_and_rest);
@@ -163,8 +138,11 @@ impl<C> RawKeys<C> {
     #[cfg(feature = "test-tools")]
     fn secret_regions(&self) -> [(*const u8, usize); 2] {
         [
-            (self.raw.enc.as_ptr(), self.raw.enc.len()),
-            (self.raw.mac.as_ptr(), self.raw.mac.len()),
+            (self.enc.0.as_ptr(), self.enc.0.len()),
+            (
+                core::ptr::from_ref(&self.mac).cast(),
+                core::mem::size_of_val(&self.mac),
+            ),
         ]
     }
 }
@@ -172,7 +150,7 @@ impl<C> RawKeys<C> {
 /// The sending half of a direction: seals records with increasing `seq`.
 /// Its keys are zeroized on drop.
 pub struct Sealer {
-    keys: Keys<aes::Aes256Enc>,
+    keys: Keys,
     seq: u64,
 }
 
@@ -269,12 +247,7 @@ impl Sealer {
         out[HEADER_LEN..HEADER_LEN + IV_LEN].copy_from_slice(&iv);
         let (head, rest) = out.split_at_mut(HEADER_LEN + IV_LEN);
         let (ct, tag_out) = rest.split_at_mut(ct_len);
-        #[cfg(not(feature = "compact-cbc"))]
-        let encryptor =
-            cbc::Encryptor::<&aes::Aes256Enc>::inner_iv_init(&self.keys.cipher, &iv.into());
-        #[cfg(feature = "compact-cbc")]
-        let encryptor = cbc::Encryptor::<Aes256>::new(&self.keys.raw.enc.into(), &iv.into());
-        encryptor
+        cbc::Encryptor::<Aes256>::new(&self.keys.enc(), &iv.into())
             .encrypt_padded::<Pkcs7>(ct, pt_len)
             .map_err(|_| RecordError::BufferTooSmall)?;
         let mut mac = self.keys.tag(self.seq, head);
@@ -289,7 +262,7 @@ impl Sealer {
 /// failure it refuses everything, since the session is over. Its keys are
 /// zeroized on drop.
 pub struct Opener {
-    keys: Keys<aes::Aes256Dec>,
+    keys: Keys,
     seq: u64,
     failed: bool,
 }
@@ -370,11 +343,7 @@ impl Opener {
         let (head, ct) = authed.split_at_mut(HEADER_LEN + IV_LEN);
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(&head[HEADER_LEN..]);
-        #[cfg(not(feature = "compact-cbc"))]
-        let decryptor =
-            cbc::Decryptor::<&aes::Aes256Dec>::inner_iv_init(&self.keys.cipher, &iv.into());
-        #[cfg(feature = "compact-cbc")]
-        let decryptor = cbc::Decryptor::<Aes256>::new(&self.keys.raw.enc.into(), &iv.into());
+        let decryptor = cbc::Decryptor::<Aes256>::new(&self.keys.enc(), &iv.into());
         #[cfg(not(feature = "compact-cbc"))]
         let padded = decryptor
             .decrypt_padded::<NoPadding>(ct)
