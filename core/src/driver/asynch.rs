@@ -474,4 +474,17 @@ impl<T: Read, B: RecordSpace> Receiver<T, B> {
     pub fn is_partial(&self) -> bool {
         self.reader.is_partial()
     }
+
+    /// The stream, e.g. to wait until it is readable before a record starts.
+    pub fn io_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
+
+    /// The buffer records are read into, e.g. to give it back while no
+    /// record is in progress ([`Receiver::is_partial`] false): the next
+    /// [`Receiver::recv`] asks the [`RecordSpace`] for it again. Giving it
+    /// back during a partial record would lose that record's bytes.
+    pub fn bufs_mut(&mut self) -> &mut B {
+        &mut self.bufs
+    }
 }

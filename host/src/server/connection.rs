@@ -24,7 +24,7 @@ use super::event::Event;
 use super::gate::Ticket;
 use super::handshake::{Accepted, Handshaker};
 use super::offline;
-use super::reader::{self, read_loop};
+use super::reader::{self, read_loop, RecordBuffer};
 use super::rooms::{Hub, LOBBY};
 use super::writer::write_loop;
 use crate::net::FromTokio;
@@ -254,8 +254,9 @@ async fn start_session(services: &Services, welcomed: Welcomed) -> Result<Runnin
         return Err(Disconnect::WriterFailed);
     };
     let (rd, wr) = io.into_inner().into_split();
-    // The receiver needs one record's worth, not the handshake's two.
-    let receiver = asynch::Receiver::new(FromTokio::new(rd), reader, Box::new([0u8; MAX_RECORD]));
+    // The receiver needs one record's worth, not the handshake's two, and
+    // holds it only while a record arrives.
+    let receiver = asynch::Receiver::new(FromTokio::new(rd), reader, RecordBuffer::default());
     let writer = tokio::spawn(write_loop(wr, send, rng, reg.rx, reg.bytes));
     Ok(Running {
         id: reg.id,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dhchat_core::driver::{asynch, DriverError};
+use dhchat_core::driver::{asynch, DriverError, RecordSpace};
 use dhchat_core::error::{code, Error, Reaction};
 use dhchat_core::record::MAX_RECORD;
 use dhchat_core::{Received, Reply};
@@ -30,7 +30,25 @@ pub struct Limits {
 
 /// The reading end of a session: the socket's read half and the core's
 /// cancel-safe receiver over it.
-pub type Receiver = asynch::Receiver<FromTokio<OwnedReadHalf>, Box<[u8; MAX_RECORD]>>;
+pub type Receiver = asynch::Receiver<FromTokio<OwnedReadHalf>, RecordBuffer>;
+
+/// A session's receive buffer, held only while a record is arriving: an idle
+/// session (most of them, most of the time) holds none of its 4 KiB.
+#[derive(Default)]
+pub struct RecordBuffer(Option<Box<[u8; MAX_RECORD]>>);
+
+impl RecordBuffer {
+    /// Gives the buffer back; the next record gets a fresh one.
+    fn release(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl RecordSpace for RecordBuffer {
+    fn record_space(&mut self) -> &mut [u8; MAX_RECORD] {
+        self.0.get_or_insert_with(|| Box::new([0; MAX_RECORD]))
+    }
+}
 
 /// Reads and acts on the client's records until the session ends; returns
 /// why it ended. Opening a record yields the reply PROTOCOL.md section 6
@@ -79,18 +97,28 @@ async fn read_or_ping<'r>(
     rx: &'r mut Receiver,
 ) -> Result<Received<'r>, Disconnect> {
     let mut pinged = false;
+    // Between records the receive buffer is given back, and the socket is
+    // waited on without it: a peek at its first byte (readiness alone may
+    // be left over from the last record, read to its exact end).
+    if !rx.is_partial() {
+        rx.bufs_mut().release();
+        let mut first = [0u8; 1];
+        loop {
+            tokio::select! {
+                r = rx.io_mut().inner_mut().peek(&mut first) => {
+                    r.map_err(Disconnect::ReadFailed)?;
+                    break;
+                }
+                () = tokio::time::sleep(idle) => ping_or_give_up(cx, idle, &mut pinged)?,
+            }
+        }
+    }
     let fut = rx.recv();
     tokio::pin!(fut);
     let read = loop {
         tokio::select! {
             r = &mut fut => break r,
-            () = tokio::time::sleep(idle) => {
-                if pinged {
-                    return Err(Disconnect::Idle(idle));
-                }
-                pinged = true;
-                cx.reply(Event::ping(now_ms().to_be_bytes()));
-            }
+            () = tokio::time::sleep(idle) => ping_or_give_up(cx, idle, &mut pinged)?,
         }
     };
     read.map_err(|e| match e {
@@ -98,4 +126,14 @@ async fn read_or_ping<'r>(
         DriverError::Protocol(Error::ConnectionLost) => Disconnect::EndOfStream,
         DriverError::Protocol(e) => Disconnect::BadRecord(e),
     })
+}
+
+/// After `idle` of silence: PING the first time, give up the second.
+fn ping_or_give_up(cx: &Context<'_>, idle: Duration, pinged: &mut bool) -> Result<(), Disconnect> {
+    if *pinged {
+        return Err(Disconnect::Idle(idle));
+    }
+    *pinged = true;
+    cx.reply(Event::ping(now_ms().to_be_bytes()));
+    Ok(())
 }
