@@ -4,7 +4,8 @@
 //! OpenSSL's composition of the same work: a fresh IV, AES-256-CBC with PKCS#7 over the
 //! same plaintext length, HMAC-SHA256 over `seq || len || iv || ct`, and for open the
 //! tag check (`memcmp::eq`) before decryption. OpenSSL's side creates its contexts (AES
-//! and HMAC keys) for every record; dhchat keeps its expanded keys per direction.
+//! and HMAC keys) for every record; dhchat keeps its keyed HMAC states per direction
+//! and expands its AES key for each record.
 //!
 //! At 4 KiB it also prints the floors the crates set (CBC encryption alone, HMAC alone,
 //! the two interleaved call by call), paired with the seal and the open.

@@ -166,8 +166,8 @@ impl Vector {
     }
 
     /// Marks the session's key state secret where the session holds it: the
-    /// expanded AES round keys and the keyed HMAC states of both directions,
-    /// reported by core's `test-tools` hook (they cannot be found by value).
+    /// AES keys and the keyed HMAC states of both directions, reported by
+    /// core's `test-tools` hook (the HMAC states cannot be found by value).
     pub fn keys_secret(&self, session: &mut Session) -> Result<(), String> {
         let regions = session.secret_regions();
         crate::memcheck::secret_regions(session, &regions)

@@ -90,8 +90,9 @@ pub async fn write_loop(
 /// is encoded here.
 ///
 /// # Errors
-/// As [`SendHalf::seal`]; [`Error::WrongDirection`] for an encoded event of
-/// a type the server does not send in a session. Nothing is appended then.
+/// As [`SendHalf::seal_buf`] for an encoded event (which refuses a type the
+/// server does not send in a session) and [`SendHalf::seal`] for a stored
+/// record. Nothing is appended then.
 fn seal_onto(
     ev: &Event,
     send: &mut SendHalf,
