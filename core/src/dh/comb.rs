@@ -1,79 +1,98 @@
 //! Key generation `2^x mod p` by a fixed-base comb over per-group tables (feature
 //! `precomputed-tables`, 64-bit targets only; PROTOCOL.md section 1).
 //!
-//! The exponent's `xbits` bits are cut into [`TEETH`] runs of `d = xbits / TEETH` bits
-//! (the teeth); each of the [`TABLES`] tables holds, for every subset `j` of the teeth,
-//! `2^(sum over the teeth i in j of 2^(i d + s e))` in Montgomery form, where `s` is the
-//! table and `e = d / TABLES`. One step of the comb squares once and multiplies by one
-//! entry of each table, chosen by the bits at position `k + s e` of the teeth for table
-//! `s`: `e` steps in all.
+//! The exponent's bits (`xbits`, rounded up to a multiple of `TEETH * TABLES` with
+//! zeros) are cut into [`TEETH`] runs of `d` bits (the teeth); each of the [`TABLES`]
+//! tables holds, for every subset `j` of the teeth, `2^(sum over the teeth i in j of
+//! 2^(i d + s e))` in Montgomery form, where `s` is the table and `e = d / TABLES`. One
+//! step of the comb squares once and multiplies by one entry of each table, chosen by
+//! the bits at position `k + s e` of the teeth for table `s`: `e` steps in all.
 //!
-//! For ffdhe2048 (`xbits` 256) that is 15 squarings and 63 multiplications instead of
-//! 256 squarings and 256 doublings; the tables take `TABLES * 16 * plen` bytes (16 KiB
-//! for ffdhe2048, 72 KiB for the three groups, in `.bss`). Two tables instead of four
-//! take half of that and 16 more squarings (ffdhe2048 keygen measured 0.59x OpenSSL
-//! against 0.49x).
+//! For ffdhe2048 (`xbits` 256, covered as 264) that is 10 squarings and 43
+//! multiplications instead of 256 squarings and 256 doublings; the tables take
+//! `TABLES * 64 * plen` bytes of heap (64 KiB for ffdhe2048, 96 and 128 KiB for
+//! ffdhe3072 and ffdhe4096). Measured at ffdhe2048 against OpenSSL's
+//! `BN_mod_exp_mont_consttime`: 4 teeth (16 entries a table) 0.43x, 5 teeth 0.40x,
+//! 6 teeth 0.38x, 7 teeth 0.42x (the masked reads of the larger tables cost more than
+//! the multiplications they save); two tables instead of four take half the memory and
+//! twice the squarings.
 //!
 //! The tables are powers of the public generator, nothing secret. They are filled at
 //! the first key generation of the group in the process (about one key generation's
-//! work: `xbits` squarings): computing them at compile time took about 30 s of CPU in
-//! `const` evaluation per build. Filling is idempotent (every thread that finds a table
-//! not ready computes and stores the same words), so plain atomics suffice, without a
-//! lock and without `unsafe`.
+//! work: `xbits` squarings and `TABLES * 63` multiplications): computing them at compile
+//! time took about 30 s of CPU in `const` evaluation per build. Filling is idempotent:
+//! threads that find the tables empty at once each compute them, and one's are kept
+//! (`once_cell::race::OnceBox`, no lock, no `unsafe` here).
 //!
 //! Constant time: the steps, the squarings and the multiplications depend only on
-//! `xbits`; each entry is read by a masked pass over its whole table.
+//! `xbits`; each entry is read by a masked pass over its whole table, the masks made
+//! from the exponent's bits by arithmetic (no comparison, no branch on them).
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
 
 use crypto_bigint::Word;
-use subtle::ConstantTimeEq;
+use once_cell::race::OnceBox;
 use zeroize::Zeroize;
 
-use super::monty::{assign_if, exp_bit, Field};
+use super::monty::{exp_bit, Field};
 
 /// Teeth of the comb: one table has `2^TEETH` entries.
-const TEETH: u32 = 4;
+const TEETH: u32 = 6;
 /// Entries of one table.
 const ENTRIES: usize = 1 << TEETH;
 /// Tables (each a copy of the comb shifted by `e` bits): the steps are `d / TABLES`.
 const TABLES: usize = 4;
 
-/// The comb tables of one group: `entries[s][j]` is
-/// `2^(sum over the bits i of j of 2^(i d + s e)) R mod p`, once [`ready`](Comb::ready).
+/// The tables of one comb: `[s][j]` is `2^(sum over the bits i of j of 2^(i d + s e))
+/// R mod p`.
+type Tables<const N: usize> = Vec<[[Word; N]; ENTRIES]>;
+
+/// The comb tables of one group, filled at its first use.
 pub(super) struct Comb<const N: usize> {
-    /// The tables, in Montgomery form.
-    entries: [[[AtomicU64; N]; ENTRIES]; TABLES],
-    /// Set (release) once every entry holds its value.
-    ready: AtomicBool,
+    /// The tables, in Montgomery form, once filled.
+    tables: OnceBox<Tables<N>>,
     /// `e`: the steps of the comb, and the distance between two tables' bits.
     steps: u32,
 }
 
 impl<const N: usize> Comb<N> {
-    /// The empty comb for exponents of `xbits` bits (a multiple of `TEETH * TABLES`).
+    /// The empty comb for exponents of `xbits` bits, rounded up to a multiple of
+    /// `TEETH * TABLES` (the bits past `xbits` are zero in every exponent).
     pub(super) const fn new(xbits: u32) -> Self {
-        assert!(
-            xbits.is_multiple_of(TEETH * TABLES as u32),
-            "xbits splits into the teeth"
-        );
         Comb {
-            entries: [const { [const { [const { AtomicU64::new(0) }; N] }; ENTRIES] }; TABLES],
-            ready: AtomicBool::new(false),
-            steps: xbits / TEETH / TABLES as u32,
+            tables: OnceBox::new(),
+            steps: xbits.div_ceil(TEETH * TABLES as u32),
         }
     }
 
-    /// The exponent bits the comb covers (`xbits`).
+    /// The exponent bits the comb covers (`xbits` rounded up to its teeth and tables).
     pub(super) const fn bits(&self) -> u32 {
         self.steps * TABLES as u32 * TEETH
     }
 
-    /// Fills the tables of `field`'s prime unless they are ready; `one_m` is `R mod p`.
-    fn fill(&self, field: &Field<'_, N>, one_m: &[Word; N], wide: &mut [[Word; N]; 2]) {
-        if self.ready.load(Ordering::Acquire) {
-            return;
-        }
+    /// The tables of `field`'s prime, filled first if they are not yet; `one_m` is
+    /// `R mod p`.
+    fn tables(
+        &self,
+        field: &Field<'_, N>,
+        one_m: &[Word; N],
+        wide: &mut [[Word; N]; 2],
+    ) -> &Tables<N> {
+        self.tables
+            .get_or_init(|| Box::new(self.fill(field, one_m, wide)))
+    }
+
+    /// Computes the tables of `field`'s prime; `one_m` is `R mod p`.
+    fn fill(
+        &self,
+        field: &Field<'_, N>,
+        one_m: &[Word; N],
+        wide: &mut [[Word; N]; 2],
+    ) -> Tables<N> {
         // g[k] = 2^(2^(k e)): g[i TABLES + s] is tooth i's base in table s.
         let mut g = [[0; N]; TEETH as usize * TABLES];
         let mut tmp = [0; N];
@@ -86,8 +105,8 @@ impl<const N: usize> Comb<N> {
                 rest[0] = tmp;
             }
         }
-        for (s, table) in self.entries.iter().enumerate() {
-            let mut values = [[0; N]; ENTRIES];
+        let mut tables = vec![[[0; N]; ENTRIES]; TABLES];
+        for (s, values) in tables.iter_mut().enumerate() {
             values[0] = *one_m;
             for j in 1..ENTRIES {
                 // j = its lowest bit i, plus the entry without it.
@@ -95,13 +114,8 @@ impl<const N: usize> Comb<N> {
                 let (done, rest) = values.split_at_mut(j);
                 field.mul(&done[j & (j - 1)], &g[i * TABLES + s], wide, &mut rest[0]);
             }
-            for (entry, value) in table.iter().zip(&values) {
-                for (word, &v) in entry.iter().zip(value) {
-                    word.store(v, Ordering::Relaxed);
-                }
-            }
         }
-        self.ready.store(true, Ordering::Release);
+        tables
     }
 }
 
@@ -121,29 +135,33 @@ pub(super) fn pow2_comb<const N: usize>(
     wide: &mut [[Word; N]; 2],
     out: &mut [Word; N],
 ) {
-    comb.fill(field, one_m, wide);
+    let tables = comb.tables(field, one_m, wide);
     let steps = comb.steps;
     let d = steps * TABLES as u32;
     let mut entry = [0; N];
     let mut tmp = [0; N];
+    let mut masks = [0 as Word; ENTRIES];
     for k in (0..steps).rev() {
         // Skipping the first squaring (of 1) depends on the public position only.
         if k + 1 != steps {
             field.square(out, wide, &mut tmp);
             out.copy_from_slice(&tmp);
         }
-        for (s, table) in (0u32..).zip(&comb.entries) {
-            let mut index: Word = 0;
-            for i in 0..TEETH {
-                index |= exp_bit(exp, i * d + s * steps + k) << i;
+        for (s, table) in (0u32..).zip(tables) {
+            // The teeth's bits as masks (all ones where the bit is set), then each
+            // entry's mask: all ones for the entry the bits name, zero for the others.
+            let mut bit_masks = [0 as Word; TEETH as usize];
+            for (i, m) in (0..).zip(bit_masks.iter_mut()) {
+                *m = exp_bit(exp, i * d + s * steps + k).wrapping_neg();
+            }
+            for (j, m) in masks.iter_mut().enumerate() {
+                *m = entry_mask(&bit_masks, j);
             }
             entry.fill(0);
-            for (j, candidate) in (0..).zip(table.iter()) {
-                let mut words = [0; N];
-                for (w, a) in words.iter_mut().zip(candidate) {
-                    *w = a.load(Ordering::Relaxed);
+            for (candidate, &m) in table.iter().zip(&masks) {
+                for (e, &c) in entry.iter_mut().zip(candidate) {
+                    *e |= c & m;
                 }
-                assign_if(&mut entry, &words, index.ct_eq(&j));
             }
             if k + 1 == steps && s == 0 {
                 // The first entry multiplies 1: taken as it is (a public position).
@@ -156,6 +174,19 @@ pub(super) fn pow2_comb<const N: usize>(
     }
     entry.zeroize();
     tmp.zeroize();
+    masks.zeroize();
+}
+
+/// The mask of entry `j` (public) for the teeth's bit masks `bit_masks` (each all ones
+/// or zero, secret): all ones when every bit of `j` equals its tooth's bit, else zero.
+/// Only `j` decides which of a mask and its complement is taken.
+#[inline(always)]
+fn entry_mask(bit_masks: &[Word; TEETH as usize], j: usize) -> Word {
+    let mut m = Word::MAX;
+    for (i, &b) in bit_masks.iter().enumerate() {
+        m &= if (j >> i) & 1 == 1 { b } else { !b };
+    }
+    m
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ impl<const N: usize> Setup<N> {
 fn check_every_bit_position<const N: usize>(group: Group) {
     let setup = Setup::<N>::new(group);
     let comb = Comb::<N>::new(setup.xbits);
-    assert_eq!(comb.bits(), setup.xbits);
+    assert!(comb.bits() >= setup.xbits);
     let words = setup.xbits.div_ceil(Word::BITS) as usize;
     for i in 0..setup.xbits {
         let mut single = [0 as Word; N];
