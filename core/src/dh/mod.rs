@@ -22,6 +22,8 @@ mod key;
 mod modpow;
 mod monty;
 mod packing;
+#[cfg(target_pointer_width = "64")]
+mod square64;
 
 #[cfg(test)]
 mod test_support;

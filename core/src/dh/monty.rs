@@ -21,7 +21,7 @@
 //! 32-bit code are as described.
 
 #[cfg(target_pointer_width = "64")]
-use super::comba;
+use super::{comba, square64};
 use crypto_bigint::{WideWord, Word};
 use subtle::{Choice, ConditionallySelectable};
 use zeroize::Zeroize;
@@ -45,7 +45,7 @@ pub(super) struct Field<'a, const N: usize> {
 
 /// `a + b + carry` as (sum, carry out), `carry` being 0 or 1.
 #[inline(always)]
-fn adc(a: Word, b: Word, carry: Word) -> (Word, Word) {
+pub(super) fn adc(a: Word, b: Word, carry: Word) -> (Word, Word) {
     let s = WideWord::from(a) + WideWord::from(b) + WideWord::from(carry);
     // Splitting a double word into its halves.
     #[allow(clippy::cast_possible_truncation)]
@@ -62,7 +62,7 @@ fn sbb(a: Word, b: Word, borrow: Word) -> (Word, Word) {
 
 /// `a * b + c + d` as (low, high); it cannot overflow a double word.
 #[inline(always)]
-fn mac(a: Word, b: Word, c: Word, d: Word) -> (Word, Word) {
+pub(super) fn mac(a: Word, b: Word, c: Word, d: Word) -> (Word, Word) {
     let s = WideWord::from(a) * WideWord::from(b) + WideWord::from(c) + WideWord::from(d);
     // Splitting a double word into its halves.
     #[allow(clippy::cast_possible_truncation)]
@@ -217,6 +217,7 @@ impl<'a, const N: usize> Field<'a, N> {
     /// `out = a^2 R^(-1) mod p` for `a < p`: the square's off-diagonal products once,
     /// doubled, plus the diagonal, then [`reduce`](Field::reduce). `wide` is scratch of
     /// 2N words (zeroized by the caller when done).
+    #[cfg(not(target_pointer_width = "64"))]
     pub(super) fn square(&self, a: &[Word; N], wide: &mut [[Word; N]; 2], out: &mut [Word; N]) {
         let t = wide.as_flattened_mut();
         t.fill(0);
@@ -244,6 +245,15 @@ impl<'a, const N: usize> Field<'a, N> {
             pair[1] = s1;
             c = c1;
         }
+        self.reduce(wide, out);
+    }
+
+    /// `out = a^2 R^(-1) mod p` for `a < p`: the square two rows of off-diagonal
+    /// products a pass ([`square64::square_wide`]), then [`reduce`](Field::reduce).
+    /// `wide` is scratch of 2N words (zeroized by the caller when done).
+    #[cfg(target_pointer_width = "64")]
+    pub(super) fn square(&self, a: &[Word; N], wide: &mut [[Word; N]; 2], out: &mut [Word; N]) {
+        square64::square_wide(a, wide);
         self.reduce(wide, out);
     }
 

@@ -3,7 +3,7 @@ extern crate std;
 use super::*;
 use crate::group::Group;
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
-use crypto_bigint::{Uint, U2048, U3072};
+use crypto_bigint::{Uint, U2048, U3072, U4096};
 use proptest::prelude::*;
 
 const N: usize = U2048::LIMBS;
@@ -138,5 +138,124 @@ proptest! {
                 _ => check_width::<5>(&q, a, b),
             }
         }
+    }
+}
+
+/// Checks `square` of `a` (below the odd `p`) in the field of `M` words against
+/// crypto-bigint's squaring and against `mul(a, a)`.
+fn check_square<const M: usize>(p: &Uint<M>, a: &Uint<M>) {
+    let params = FixedMontyParams::new_vartime(p.to_odd().unwrap());
+    let field = Field::new(params.modulus().as_ref().as_words(), params.mod_neg_inv().0);
+    let am = FixedMontyForm::from_montgomery(*a, &params);
+    let (mut squared, mut multiplied, mut wide) = ([0; M], [0; M], [[0; M]; 2]);
+    field.square(a.as_words(), &mut wide, &mut squared);
+    assert_eq!(
+        &squared,
+        am.square().as_montgomery().as_words(),
+        "square, {M} words, a = {a}"
+    );
+    field.mul(a.as_words(), a.as_words(), &mut wide, &mut multiplied);
+    assert_eq!(
+        squared, multiplied,
+        "square against mul, {M} words, a = {a}"
+    );
+}
+
+/// The values below `p` whose squares carry the most, or the least: 0, 1, 2, `p - 1`,
+/// `p - 2`, every bit below the top one set, every word all ones under a top word one
+/// less than `p`'s, `R mod p` and `R^2 mod p`.
+fn edge_values<const M: usize>(p: &Uint<M>) -> std::vec::Vec<Uint<M>> {
+    let params = FixedMontyParams::new_vartime(p.to_odd().unwrap());
+    let mut below_top = [Word::MAX; M];
+    below_top[M - 1] = p.as_words()[M - 1] - 1;
+    std::vec![
+        Uint::ZERO,
+        Uint::ONE,
+        Uint::from_u8(2),
+        p.wrapping_sub(&Uint::ONE),
+        p.wrapping_sub(&Uint::from_u8(2)),
+        Uint::MAX.shr_vartime(Uint::<M>::BITS - p.bit_width_vartime() + 1),
+        Uint::from_words(below_top),
+        *params.one(),
+        *params.r2(),
+    ]
+}
+
+/// The squares of the three groups' widths (32, 48 and 64 words: the off-diagonal rows
+/// in pairs, the last one alone), at the edges of each field.
+#[test]
+fn squares_of_every_group_width_equal_crypto_bigint_at_the_edges() {
+    fn group<const M: usize>(group: Group) {
+        let p = Uint::<M>::from_be_slice(group.prime());
+        for a in edge_values(&p) {
+            check_square(&p, &a);
+        }
+    }
+    group::<{ U2048::LIMBS }>(Group::Ffdhe2048);
+    group::<{ U3072::LIMBS }>(Group::Ffdhe3072);
+    group::<{ U4096::LIMBS }>(Group::Ffdhe4096);
+}
+
+/// Widths 1 to 9 with the modulus of all ones (every carry of the square at its
+/// largest) and a modulus with only its top and lowest bits set: both parities of the
+/// pairs' word count, a last row alone or not.
+#[test]
+fn squares_of_narrow_and_odd_widths_equal_crypto_bigint_at_the_edges() {
+    fn width<const M: usize>() {
+        let sparse = Uint::<M>::ONE.bitor(&Uint::ONE.shl_vartime(Uint::<M>::BITS - 1));
+        for p in [Uint::<M>::MAX, sparse] {
+            for a in edge_values(&p) {
+                check_square(&p, &a);
+            }
+        }
+    }
+    width::<1>();
+    width::<2>();
+    width::<3>();
+    width::<4>();
+    width::<5>();
+    width::<6>();
+    width::<7>();
+    width::<8>();
+    width::<9>();
+}
+
+proptest! {
+    /// Random values below each group's prime, all three widths.
+    #[test]
+    fn squares_of_every_group_width_equal_crypto_bigint_on_random_values(
+        a in prop::collection::vec(any::<u8>(), 512),
+    ) {
+        fn group<const M: usize>(group: Group, a: &[u8]) {
+            let p = Uint::<M>::from_be_slice(group.prime());
+            let bytes = M * (Word::BITS as usize / 8);
+            let a = Uint::<M>::from_be_slice(&a[a.len() - bytes..]).rem_vartime(&p.to_nz().unwrap());
+            check_square(&p, &a);
+        }
+        group::<{ U2048::LIMBS }>(Group::Ffdhe2048, &a);
+        group::<{ U3072::LIMBS }>(Group::Ffdhe3072, &a);
+        group::<{ U4096::LIMBS }>(Group::Ffdhe4096, &a);
+    }
+
+    /// Random odd moduli of 6 to 9 words (the pairs' loop with and without a word
+    /// left over, more than one pair): as crypto-bigint.
+    #[test]
+    fn squares_of_wider_odd_and_even_widths_equal_crypto_bigint_on_random_values(
+        p in prop::collection::vec(any::<u8>(), 72),
+        a in prop::collection::vec(any::<u8>(), 72),
+    ) {
+        fn width<const M: usize>(p: &[u8], a: &[u8]) {
+            let bytes = M * (Word::BITS as usize / 8);
+            let mut q = p[p.len() - bytes..].to_vec();
+            q[0] |= 0x80;
+            *q.last_mut().unwrap() |= 1;
+            let p = Uint::<M>::from_be_slice(&q);
+            let a = Uint::<M>::from_be_slice(&a[a.len() - bytes..]).rem_vartime(&p.to_nz().unwrap());
+            check_square(&p, &a);
+        }
+        width::<6>(&p, &a);
+        width::<7>(&p, &a);
+        width::<8>(&p, &a);
+        width::<9>(&p, &a);
     }
 }
