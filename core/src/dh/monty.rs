@@ -296,9 +296,32 @@ impl<'a, const N: usize> Field<'a, N> {
             *top = s;
             meta = carry;
         }
-        out.copy_from_slice(&wide[1]);
-        // t < p R, so the result is below 2p.
-        self.reduce_once(out, meta);
+        // t < p R, so the result (in wide[1]) is below 2p.
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            out.copy_from_slice(&wide[1]);
+            self.reduce_once(out, meta);
+        }
+        #[cfg(target_pointer_width = "64")]
+        self.reduce_once_into(&wide[1], meta, out);
+    }
+
+    /// `out = t - p` when `carry:t >= p`, else `t`; `carry:t` must be below `2p`. Unlike
+    /// [`reduce_once`](Field::reduce_once), no copy of `t` first and no temporary to
+    /// zeroize: the difference goes to `out`, then `t` replaces it by a masked select.
+    #[cfg(target_pointer_width = "64")]
+    #[inline(always)]
+    fn reduce_once_into(&self, t: &[Word; N], carry: Word, out: &mut [Word; N]) {
+        let mut borrow = 0;
+        for ((o, &tj), &pj) in out.iter_mut().zip(t).zip(self.p) {
+            (*o, borrow) = sbb(tj, pj, borrow);
+        }
+        // carry:t >= p exactly when the subtraction did not borrow past the carry word;
+        // keep t (undo the subtraction) otherwise. Both are 0 or 1, so the truncation
+        // keeps the whole value.
+        #[allow(clippy::cast_possible_truncation)]
+        let keep_t = Choice::from((!(carry | (borrow ^ 1)) & 1) as u8);
+        assign_if(out, t, keep_t);
     }
 
     /// `out = 2a mod p` for `a < p`.

@@ -80,7 +80,15 @@ fn mac_two_rows(t: &mut [Word], x: &[Word], ai: Word) {
 #[inline(always)]
 pub(super) fn square_wide<const N: usize>(a: &[Word; N], wide: &mut [[Word; N]; 2]) {
     let t = wide.as_flattened_mut();
-    t.fill(0);
+    // Only words 0 .. N - 1 and 2N - 1 are read before the rows write them: the first
+    // pair adds onto words 1 .. N - 1 and every later row onto words an earlier one
+    // wrote (its top words reach i + N + 1); word 0 and word 2N - 1 take no product.
+    if let Some(low) = t.get_mut(..N) {
+        low.fill(0);
+    }
+    if let Some(top) = t.last_mut() {
+        *top = 0;
+    }
     // Rows 0 .. N - 2 carry products; pairs (i, i + 1) while row i + 1 has one.
     let pairs = N.saturating_sub(1) / 2;
     for (i, &ai) in a.iter().enumerate().step_by(2).take(pairs) {
