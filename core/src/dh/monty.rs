@@ -395,6 +395,7 @@ pub(super) fn pow2<const N: usize>(
 /// `wide` is the caller's scratch of 2N words, left holding secret-dependent words: the
 /// caller zeroizes it.
 // Out of line: its temporaries (the window table) are not added to its caller's frame.
+#[cfg(not(target_pointer_width = "64"))]
 #[inline(never)]
 pub(super) fn pow<const N: usize>(
     field: &Field<'_, N>,
@@ -438,6 +439,92 @@ pub(super) fn pow<const N: usize>(
     table.zeroize();
     entry.zeroize();
     tmp.zeroize();
+}
+
+/// `out = base^exp` in Montgomery form, by a fixed 4-bit window over `ceil(bits / 4)`
+/// windows: 4 squarings and one multiplication per window, whatever its value, with the
+/// table entry selected by a masked pass over all 16 entries. The 64-bit version: the
+/// table's even entries are squarings, the top window's entry is taken as it is (it
+/// would multiply 1), and the entry masks come from the window's bits by arithmetic
+/// ([`entry_mask`]) instead of a comparison per entry.
+///
+/// `base_m` and `one_m` are in Montgomery form and below `p`; `exp` holds the secret
+/// exponent as little-endian words with no bit at or above `bits` (the caller checks it).
+/// `wide` is the caller's scratch of 2N words, left holding secret-dependent words: the
+/// caller zeroizes it.
+// Out of line: its temporaries (the window table) are not added to its caller's frame.
+#[cfg(target_pointer_width = "64")]
+#[inline(never)]
+pub(super) fn pow<const N: usize>(
+    field: &Field<'_, N>,
+    base_m: &[Word; N],
+    one_m: &[Word; N],
+    exp: &[Word],
+    bits: u32,
+    wide: &mut [[Word; N]; 2],
+    out: &mut [Word; N],
+) {
+    // table[k] = base^k: odd k by a multiplication, even k by squaring table[k / 2].
+    let mut table = [[0; N]; TABLE];
+    table[0].copy_from_slice(one_m);
+    table[1].copy_from_slice(base_m);
+    for k in 2..TABLE {
+        let (done, rest) = table.split_at_mut(k);
+        let (Some(half), Some(prev), Some(new)) = (done.get(k / 2), done.last(), rest.first_mut())
+        else {
+            continue;
+        };
+        if k % 2 == 0 {
+            field.square(half, wide, new);
+        } else {
+            field.mul(prev, base_m, wide, new);
+        }
+    }
+    let mut entry = [0; N];
+    let mut tmp = [0; N];
+    out.copy_from_slice(one_m);
+    let windows = bits.div_ceil(WINDOW);
+    for k in (0..windows).rev() {
+        let index = exp_window(exp, k);
+        // The window's bits as masks (all ones or zero), by arithmetic on the bits.
+        let bit_masks: [Word; WINDOW as usize] =
+            core::array::from_fn(|i| ((index >> i) & 1).wrapping_neg());
+        entry.fill(0);
+        for (j, candidate) in table.iter().enumerate() {
+            let m = entry_mask(&bit_masks, j);
+            for (e, &c) in entry.iter_mut().zip(candidate) {
+                *e |= c & m;
+            }
+        }
+        // The top window would square 1 and multiply 1 by its entry: the entry is taken
+        // as it is (the position is public).
+        if k + 1 == windows {
+            out.copy_from_slice(&entry);
+            continue;
+        }
+        for _ in 0..WINDOW {
+            field.square(out, wide, &mut tmp);
+            out.copy_from_slice(&tmp);
+        }
+        field.mul(out, &entry, wide, &mut tmp);
+        out.copy_from_slice(&tmp);
+    }
+    table.zeroize();
+    entry.zeroize();
+    tmp.zeroize();
+}
+
+/// The mask of table entry `j` (public) for the window's bit masks `bit_masks` (each all
+/// ones or zero, secret): all ones when every bit of `j` equals its bit of the window,
+/// else zero. Only `j` decides which of a mask and its complement is taken.
+#[cfg(target_pointer_width = "64")]
+#[inline(always)]
+fn entry_mask(bit_masks: &[Word; WINDOW as usize], j: usize) -> Word {
+    let mut m = Word::MAX;
+    for (i, &b) in bit_masks.iter().enumerate() {
+        m &= if (j >> i) & 1 == 1 { b } else { !b };
+    }
+    m
 }
 
 #[cfg(test)]

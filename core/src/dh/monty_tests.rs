@@ -259,3 +259,123 @@ proptest! {
         width::<9>(&p, &a);
     }
 }
+
+/// Checks `pow(base, exp)` over the low `bits` bits of `exp` (the rest cleared) in the
+/// field of group `group` (`M` words) against crypto-bigint's `pow_bounded_exp`, with
+/// `base` reduced below `p`.
+fn check_pow<const M: usize>(group: Group, base: &Uint<M>, exp: &Uint<M>, bits: u32) {
+    let p = Uint::<M>::from_be_slice(group.prime());
+    let params = FixedMontyParams::new_vartime(p.to_odd().unwrap());
+    let field = Field::new(params.modulus().as_ref().as_words(), params.mod_neg_inv().0);
+    let base = FixedMontyForm::new(&base.rem_vartime(&p.to_nz().unwrap()), &params);
+    let exp = if bits == 0 {
+        Uint::ZERO
+    } else {
+        exp.bitand(&Uint::MAX.shr_vartime(Uint::<M>::BITS - bits))
+    };
+    let (mut out, mut wide) = ([0; M], [[0; M]; 2]);
+    pow(
+        &field,
+        base.as_montgomery().as_words(),
+        params.one().as_words(),
+        exp.as_words(),
+        bits,
+        &mut wide,
+        &mut out,
+    );
+    assert_eq!(
+        &out,
+        base.pow_bounded_exp(&exp, bits).as_montgomery().as_words(),
+        "pow, {M} words, {bits} bits, exp = {exp}, base = {}",
+        base.retrieve()
+    );
+}
+
+/// Every group width, exponent lengths of 0 to 9 bits (no window, one window: only the
+/// top one, taken as it is, two windows and a partial third), a window's worth either
+/// side of the group's exponent length, and every
+/// window value (so every table entry, the even ones squared, the odd ones multiplied)
+/// as the top window and below it.
+#[test]
+fn powers_equal_crypto_bigint_for_every_window_value_and_short_exponents() {
+    fn group<const M: usize>(group: Group) {
+        let p = Uint::<M>::from_be_slice(group.prime());
+        let bases = [
+            Uint::<M>::ZERO,
+            Uint::ONE,
+            Uint::from_u8(2),
+            Uint::from_u8(3),
+            p.wrapping_sub(&Uint::ONE),
+            p.wrapping_sub(&Uint::from_u8(2)),
+        ];
+        for base in &bases {
+            for bits in 0..=9 {
+                for e in [0u64, 1, 0x5a, 0x1ff, 0x100, 0xf0] {
+                    check_pow(group, base, &Uint::from_u64(e), bits);
+                }
+            }
+            for v in 0..16u64 {
+                // Window value v at the top and at the bottom of a two-window exponent.
+                check_pow(group, base, &Uint::from_u64(v << 4 | 0x9), 8);
+                check_pow(group, base, &Uint::from_u64(0x70 | v), 8);
+            }
+            let xbits = group.xbits();
+            for bits in [xbits - 4, xbits - 1, xbits, xbits + 3, xbits + 4] {
+                check_pow(group, base, &Uint::MAX, bits);
+            }
+        }
+    }
+    group::<{ U2048::LIMBS }>(Group::Ffdhe2048);
+    group::<{ U3072::LIMBS }>(Group::Ffdhe3072);
+    group::<{ U4096::LIMBS }>(Group::Ffdhe4096);
+}
+
+/// Exponents whose top windows are zero (a short value under the group's exponent
+/// length): the top window's entry, taken as it is, is then 1, and the windows below
+/// square it like any other value.
+#[test]
+fn powers_with_leading_zero_windows_equal_crypto_bigint() {
+    fn group<const M: usize>(group: Group) {
+        let p = Uint::<M>::from_be_slice(group.prime());
+        let base = p.shr_vartime(3).wrapping_add(&Uint::from_u8(7));
+        for e in [0u64, 1, 2, 0xf, 0x10, 0xdead_beef, u64::MAX] {
+            check_pow(group, &base, &Uint::from_u64(e), group.xbits());
+        }
+        let one_bit_low = Uint::<M>::ONE.shl_vartime(group.xbits() - 9);
+        check_pow(group, &base, &one_bit_low, group.xbits());
+    }
+    group::<{ U2048::LIMBS }>(Group::Ffdhe2048);
+    group::<{ U3072::LIMBS }>(Group::Ffdhe3072);
+    group::<{ U4096::LIMBS }>(Group::Ffdhe4096);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// Random bases below each group's prime and random exponents of random lengths up
+    /// to a window past the group's exponent length, all three widths.
+    #[test]
+    fn powers_of_every_group_width_equal_crypto_bigint_on_random_values(
+        base in prop::collection::vec(any::<u8>(), 512),
+        exp in prop::collection::vec(any::<u8>(), 52),
+        cut in 0u32..=4,
+        shorter in 0u32..=388,
+    ) {
+        fn group<const M: usize>(group: Group, base: &[u8], exp: &[u8], cut: u32, shorter: u32) {
+            let bytes = M * (Word::BITS as usize / 8);
+            let base = Uint::<M>::from_be_slice(&base[base.len() - bytes..]);
+            let mut exp_bytes = std::vec![0u8; bytes];
+            exp_bytes[bytes - exp.len()..].copy_from_slice(exp);
+            let exp = Uint::<M>::from_be_slice(&exp_bytes);
+            // The group's length plus up to 4 bits, or any shorter length.
+            let bits = if cut.is_multiple_of(2) {
+                group.xbits() + cut
+            } else {
+                shorter.min(group.xbits())
+            };
+            check_pow(group, &base, &exp, bits);
+        }
+        group::<{ U2048::LIMBS }>(Group::Ffdhe2048, &base, &exp, cut, shorter);
+        group::<{ U3072::LIMBS }>(Group::Ffdhe3072, &base, &exp, cut, shorter);
+        group::<{ U4096::LIMBS }>(Group::Ffdhe4096, &base, &exp, cut, shorter);
+    }
+}
