@@ -38,7 +38,7 @@ use crypto_bigint::Word;
 use once_cell::race::OnceBox;
 use zeroize::Zeroize;
 
-use super::monty::{exp_bit, Field};
+use super::monty::{entry_mask, exp_bit, Field};
 
 /// Teeth of the comb: one table has `2^TEETH` entries.
 const TEETH: u32 = 6;
@@ -175,18 +175,6 @@ pub(super) fn pow2_comb<const N: usize>(
     entry.zeroize();
     tmp.zeroize();
     masks.zeroize();
-}
-
-/// The mask of entry `j` (public) for the teeth's bit masks `bit_masks` (each all ones
-/// or zero, secret): all ones when every bit of `j` equals its tooth's bit, else zero.
-/// Only `j` decides which of a mask and its complement is taken.
-#[inline(always)]
-fn entry_mask(bit_masks: &[Word; TEETH as usize], j: usize) -> Word {
-    let mut m = Word::MAX;
-    for (i, &b) in bit_masks.iter().enumerate() {
-        m &= if (j >> i) & 1 == 1 { b } else { !b };
-    }
-    m
 }
 
 #[cfg(test)]

@@ -297,19 +297,12 @@ impl<'a, const N: usize> Field<'a, N> {
             meta = carry;
         }
         // t < p R, so the result (in wide[1]) is below 2p.
-        #[cfg(not(target_pointer_width = "64"))]
-        {
-            out.copy_from_slice(&wide[1]);
-            self.reduce_once(out, meta);
-        }
-        #[cfg(target_pointer_width = "64")]
         self.reduce_once_into(&wide[1], meta, out);
     }
 
     /// `out = t - p` when `carry:t >= p`, else `t`; `carry:t` must be below `2p`. Unlike
     /// [`reduce_once`](Field::reduce_once), no copy of `t` first and no temporary to
     /// zeroize: the difference goes to `out`, then `t` replaces it by a masked select.
-    #[cfg(target_pointer_width = "64")]
     #[inline(always)]
     fn reduce_once_into(&self, t: &[Word; N], carry: Word, out: &mut [Word; N]) {
         let mut borrow = 0;
@@ -388,72 +381,16 @@ pub(super) fn pow2<const N: usize>(
 
 /// `out = base^exp` in Montgomery form, by a fixed 4-bit window over `ceil(bits / 4)`
 /// windows: 4 squarings and one multiplication per window, whatever its value, with the
-/// table entry selected by a masked pass over all 16 entries.
+/// table entry selected by a masked pass over all 16 entries. The table's even entries
+/// are squarings, the top window's entry is taken as it is (it would multiply 1), and the
+/// entry masks come from the window's bits by arithmetic ([`entry_mask`]), with no
+/// comparison per entry.
 ///
 /// `base_m` and `one_m` are in Montgomery form and below `p`; `exp` holds the secret
 /// exponent as little-endian words with no bit at or above `bits` (the caller checks it).
 /// `wide` is the caller's scratch of 2N words, left holding secret-dependent words: the
 /// caller zeroizes it.
 // Out of line: its temporaries (the window table) are not added to its caller's frame.
-#[cfg(not(target_pointer_width = "64"))]
-#[inline(never)]
-pub(super) fn pow<const N: usize>(
-    field: &Field<'_, N>,
-    base_m: &[Word; N],
-    one_m: &[Word; N],
-    exp: &[Word],
-    bits: u32,
-    wide: &mut [[Word; N]; 2],
-    out: &mut [Word; N],
-) {
-    // table[k] = base^k.
-    let mut table = [[0; N]; TABLE];
-    table[0].copy_from_slice(one_m);
-    table[1].copy_from_slice(base_m);
-    for k in 2..TABLE {
-        let (done, rest) = table.split_at_mut(k);
-        field.mul(&done[k - 1], base_m, wide, &mut rest[0]);
-    }
-    let mut entry = [0; N];
-    let mut tmp = [0; N];
-    out.copy_from_slice(one_m);
-    let windows = bits.div_ceil(WINDOW);
-    for k in (0..windows).rev() {
-        // Skipping the squarings of the initial 1 depends on the public position only.
-        if k + 1 != windows {
-            for _ in 0..WINDOW {
-                field.square(out, wide, &mut tmp);
-                out.copy_from_slice(&tmp);
-            }
-        }
-        let index = exp_window(exp, k);
-        entry.fill(0);
-        for (j, candidate) in (0..).zip(table.iter()) {
-            // Compared as words: `Word: ConstantTimeEq`.
-            let hit = subtle::ConstantTimeEq::ct_eq(&index, &j);
-            assign_if(&mut entry, candidate, hit);
-        }
-        field.mul(out, &entry, wide, &mut tmp);
-        out.copy_from_slice(&tmp);
-    }
-    table.zeroize();
-    entry.zeroize();
-    tmp.zeroize();
-}
-
-/// `out = base^exp` in Montgomery form, by a fixed 4-bit window over `ceil(bits / 4)`
-/// windows: 4 squarings and one multiplication per window, whatever its value, with the
-/// table entry selected by a masked pass over all 16 entries. The 64-bit version: the
-/// table's even entries are squarings, the top window's entry is taken as it is (it
-/// would multiply 1), and the entry masks come from the window's bits by arithmetic
-/// ([`entry_mask`]) instead of a comparison per entry.
-///
-/// `base_m` and `one_m` are in Montgomery form and below `p`; `exp` holds the secret
-/// exponent as little-endian words with no bit at or above `bits` (the caller checks it).
-/// `wide` is the caller's scratch of 2N words, left holding secret-dependent words: the
-/// caller zeroizes it.
-// Out of line: its temporaries (the window table) are not added to its caller's frame.
-#[cfg(target_pointer_width = "64")]
 #[inline(never)]
 pub(super) fn pow<const N: usize>(
     field: &Field<'_, N>,
@@ -514,12 +451,13 @@ pub(super) fn pow<const N: usize>(
     tmp.zeroize();
 }
 
-/// The mask of table entry `j` (public) for the window's bit masks `bit_masks` (each all
-/// ones or zero, secret): all ones when every bit of `j` equals its bit of the window,
-/// else zero. Only `j` decides which of a mask and its complement is taken.
-#[cfg(target_pointer_width = "64")]
+/// The mask of table entry `j` (public) for the bit masks `bit_masks` of the exponent
+/// bits that choose the entry (each all ones or zero, secret; bit `i` of `j` against
+/// `bit_masks[i]`): all ones when every bit of `j` equals its exponent bit, else zero.
+/// Only `j` decides which of a mask and its complement is taken: no comparison and no
+/// branch on the secret bits (the window of [`pow`], the teeth of the comb).
 #[inline(always)]
-fn entry_mask(bit_masks: &[Word; WINDOW as usize], j: usize) -> Word {
+pub(super) fn entry_mask<const B: usize>(bit_masks: &[Word; B], j: usize) -> Word {
     let mut m = Word::MAX;
     for (i, &b) in bit_masks.iter().enumerate() {
         m &= if (j >> i) & 1 == 1 { b } else { !b };
