@@ -108,6 +108,44 @@ fn mac_row(t: &mut [Word], a: &[Word], b: Word) -> Word {
     c
 }
 
+/// The middle of a two-rows pass (`reduce_two_rows`, and the squaring's
+/// `square64::mac_two_rows`): word `w` of `t` takes `a x[w]` on the first row's carry
+/// chain (`ca`), then `b x[w - 1]` on the second's (`cb`), `x[-1]` being `prev`; two
+/// words a step. Returns the two carries and `x`'s last word (`prev` if `x` is empty).
+/// Each word of `t` is loaded and stored once for both rows; every access and branch
+/// depends only on the lengths (`t` and `x` are as long).
+#[inline(always)]
+pub(super) fn two_rows_span(
+    t: &mut [Word],
+    x: &[Word],
+    a: Word,
+    b: Word,
+    prev: Word,
+    ca: Word,
+    cb: Word,
+) -> (Word, Word, Word) {
+    let (mut ca, mut cb, mut prev) = (ca, cb, prev);
+    let (t2, t_rest) = t.as_chunks_mut::<2>();
+    let (x2, x_rest) = x.as_chunks::<2>();
+    for (tq, xq) in t2.iter_mut().zip(x2) {
+        let [t0, t1] = tq;
+        let [h0, h1] = *xq;
+        let (y, c) = mac(a, h0, *t0, ca);
+        (*t0, cb) = mac(b, prev, y, cb);
+        let (y, c) = mac(a, h1, *t1, c);
+        (*t1, cb) = mac(b, h0, y, cb);
+        ca = c;
+        prev = h1;
+    }
+    for (tj, &hj) in t_rest.iter_mut().zip(x_rest) {
+        let (y, c) = mac(a, hj, *tj, ca);
+        ca = c;
+        (*tj, cb) = mac(b, prev, y, cb);
+        prev = hj;
+    }
+    (ca, cb, prev)
+}
+
 /// Two steps of the Montgomery reduction at once, each word of `t` loaded and stored
 /// once for both: `t` is the window of `p.len() + 2` words from the word the first step
 /// clears, `m0` is `-p^(-1) mod 2^W`, and `meta` the carry into `t[p.len()]` left by the
@@ -134,30 +172,11 @@ fn reduce_two_rows(t: &mut [Word], p: &[Word], m0: Word, meta: Word) -> Word {
     let ma = t0.wrapping_mul(m0);
     let (_, ca) = mac(ma, p0, *t0, 0);
     // Word 1: the first step, then the second step's first word (which becomes 0).
-    let (x, mut ca) = mac(ma, p1, *t1, ca);
+    let (x, ca) = mac(ma, p1, *t1, ca);
     let mb = x.wrapping_mul(m0);
-    let (_, mut cb) = mac(mb, p0, x, 0);
-    // Words 2 .. n - 1: the first step's product with p[k], the second's with p[k - 1]
-    // (kept from the word before), two words at a time.
-    let mut p_prev = p1;
-    let (t2, t_rest) = t_mid.as_chunks_mut::<2>();
-    let (hi2, hi_rest) = p_hi.as_chunks::<2>();
-    for (tq, hq) in t2.iter_mut().zip(hi2) {
-        let [t0, t1] = tq;
-        let [h0, h1] = *hq;
-        let (x, c) = mac(ma, h0, *t0, ca);
-        (*t0, cb) = mac(mb, p_prev, x, cb);
-        let (x, c) = mac(ma, h1, *t1, c);
-        (*t1, cb) = mac(mb, h0, x, cb);
-        ca = c;
-        p_prev = h1;
-    }
-    for (tj, &hj) in t_rest.iter_mut().zip(hi_rest) {
-        let (x, c) = mac(ma, hj, *tj, ca);
-        ca = c;
-        (*tj, cb) = mac(mb, p_prev, x, cb);
-        p_prev = hj;
-    }
+    let (_, cb) = mac(mb, p0, x, 0);
+    // Words 2 .. n - 1: the first step's product with p[k], the second's with p[k - 1].
+    let (ca, cb, p_prev) = two_rows_span(t_mid, p_hi, ma, mb, p1, ca, cb);
     // Word n: the first step's carry and the one left before, then the second step's
     // last product; word n + 1: the second step's carry.
     let (x, carry) = adc(*top0, ca, meta);

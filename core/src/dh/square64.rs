@@ -10,7 +10,7 @@
 //!
 //! Every loop bound and memory index depends only on `N`; nothing depends on a value.
 
-use super::monty::{adc, mac};
+use super::monty::{adc, mac, two_rows_span};
 use crypto_bigint::Word;
 
 /// Two rows of the square's off-diagonal products in one pass: with `x = a[i + 1..]`
@@ -42,33 +42,13 @@ fn mac_two_rows(t: &mut [Word], x: &[Word], ai: Word) {
     // Words 0 and 1: the first row alone (the second row's a_(i+1)^2 is diagonal).
     let ca;
     (*t0, ca) = mac(ai, b, *t0, 0);
-    let mut ca = {
+    let ca = {
         let c;
         (*t1, c) = mac(ai, *x1, *t1, ca);
         c
     };
-    let mut cb = 0;
-    // Words 2 .. l - 1: the first row's product with x[w], the second's with x[w - 1],
-    // two words at a time.
-    let mut x_prev = *x1;
-    let (t2, t_rest) = t_mid.as_chunks_mut::<2>();
-    let (x2, x_rest) = x_hi.as_chunks::<2>();
-    for (tq, xq) in t2.iter_mut().zip(x2) {
-        let [t0, t1] = tq;
-        let [h0, h1] = *xq;
-        let (y, c) = mac(ai, h0, *t0, ca);
-        (*t0, cb) = mac(b, x_prev, y, cb);
-        let (y, c) = mac(ai, h1, *t1, c);
-        (*t1, cb) = mac(b, h0, y, cb);
-        ca = c;
-        x_prev = h1;
-    }
-    for (tj, &hj) in t_rest.iter_mut().zip(x_rest) {
-        let (y, c) = mac(ai, hj, *tj, ca);
-        ca = c;
-        (*tj, cb) = mac(b, x_prev, y, cb);
-        x_prev = hj;
-    }
+    // Words 2 .. l - 1: the first row's product with x[w], the second's with x[w - 1].
+    let (ca, cb, x_prev) = two_rows_span(t_mid, x_hi, ai, b, *x1, ca, 0);
     // Word l: the first row's carry and the second row's last product; word l + 1: the
     // second row's carry.
     (*top0, *top1) = mac(b, x_prev, ca, cb);
