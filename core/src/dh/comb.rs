@@ -141,6 +141,7 @@ pub(super) fn pow2_comb<const N: usize>(
     let mut entry = [0; N];
     let mut tmp = [0; N];
     let mut masks = [0 as Word; ENTRIES];
+    let mut bit_masks = [0 as Word; TEETH as usize];
     for k in (0..steps).rev() {
         // Skipping the first squaring (of 1) depends on the public position only.
         if k + 1 != steps {
@@ -150,7 +151,6 @@ pub(super) fn pow2_comb<const N: usize>(
         for (s, table) in (0u32..).zip(tables) {
             // The teeth's bits as masks (all ones where the bit is set), then each
             // entry's mask: all ones for the entry the bits name, zero for the others.
-            let mut bit_masks = [0 as Word; TEETH as usize];
             for (i, m) in (0..).zip(bit_masks.iter_mut()) {
                 *m = exp_bit(exp, i * d + s * steps + k).wrapping_neg();
             }
@@ -175,6 +175,7 @@ pub(super) fn pow2_comb<const N: usize>(
     entry.zeroize();
     tmp.zeroize();
     masks.zeroize();
+    bit_masks.zeroize();
 }
 
 #[cfg(test)]

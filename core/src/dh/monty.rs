@@ -3,7 +3,8 @@
 //! exponentiations built on them (PROTOCOL.md section 1).
 //!
 //! Every loop bound and memory index depends only on `N` and on the public exponent
-//! length, never on a value; selections are masked (`subtle`). Words are little-endian
+//! length, never on a value; selections are masked (`subtle`'s masks, or masks made from
+//! the exponent's bits by arithmetic: [`entry_mask`]). Words are little-endian
 //! (word 0 is the least significant); Montgomery form is `a R mod p` with `R = 2^(N W)`.
 //!
 //! Why not crypto-bigint's `pow_bounded_exp`: it squares with its general multiplication
@@ -17,8 +18,9 @@
 //! Montgomery reduction ([`Field::reduce`], separated operand scanning), two reduction
 //! steps per pass over the words. They are the only loops whose speed matters. On
 //! 64-bit targets the multiplication instead goes through `comba::mul` (product
-//! scanning, the reduction interleaved: about 10% faster there); the squaring and the
-//! 32-bit code are as described.
+//! scanning, the reduction interleaved: about 10% faster there) and the squaring's
+//! products through `square64` (two rows a pass, sharing [`two_rows_span`] with
+//! [`reduce_two_rows`]); the 32-bit code is as described.
 
 #[cfg(target_pointer_width = "64")]
 use super::{comba, square64};
@@ -438,13 +440,15 @@ pub(super) fn pow<const N: usize>(
     }
     let mut entry = [0; N];
     let mut tmp = [0; N];
+    let mut bit_masks = [0 as Word; WINDOW as usize];
     out.copy_from_slice(one_m);
     let windows = bits.div_ceil(WINDOW);
     for k in (0..windows).rev() {
         let index = exp_window(exp, k);
         // The window's bits as masks (all ones or zero), by arithmetic on the bits.
-        let bit_masks: [Word; WINDOW as usize] =
-            core::array::from_fn(|i| ((index >> i) & 1).wrapping_neg());
+        for (i, m) in (0..).zip(bit_masks.iter_mut()) {
+            *m = ((index >> i) & 1).wrapping_neg();
+        }
         entry.fill(0);
         for (j, candidate) in table.iter().enumerate() {
             let m = entry_mask(&bit_masks, j);
@@ -468,6 +472,7 @@ pub(super) fn pow<const N: usize>(
     table.zeroize();
     entry.zeroize();
     tmp.zeroize();
+    bit_masks.zeroize();
 }
 
 /// The mask of table entry `j` (public) for the bit masks `bit_masks` of the exponent
