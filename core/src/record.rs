@@ -27,6 +27,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use rand_core::CryptoRng;
 use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq, ConstantTimeGreater, CtOption};
+use zeroize::Zeroizing;
 
 use crate::error::RecordError;
 use crate::kdf::DirectionKeys;
@@ -85,19 +86,15 @@ pub fn sealed_len(plaintext_len: usize) -> usize {
 /// which takes less RAM. All of it is zeroized on drop.
 struct Keys {
     /// The AES-256 key.
-    enc: Key32,
+    enc: Zeroizing<[u8; 32]>,
     /// The HMAC key's inner and outer SHA-256 states (no buffer: nothing
     /// public is marked secret with them by ct-check).
     #[cfg(not(feature = "compact-cbc"))]
     mac: hmac::block_api::HmacCore<Sha256>,
     /// The raw HMAC key.
     #[cfg(feature = "compact-cbc")]
-    mac: Key32,
+    mac: Zeroizing<[u8; 32]>,
 }
-
-/// 32 secret bytes, zeroized on drop.
-#[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
-struct Key32([u8; 32]);
 
 impl Keys {
     fn new(keys: &DirectionKeys) -> Self {
@@ -106,16 +103,16 @@ impl Keys {
         let mac = <hmac::block_api::HmacCore<Sha256> as KeyInit>::new_from_slice(&keys.mac)
             .unwrap_or_else(|_| KeyInit::new(&Default::default()));
         #[cfg(feature = "compact-cbc")]
-        let mac = Key32(keys.mac);
+        let mac = Zeroizing::new(keys.mac);
         Self {
-            enc: Key32(keys.enc),
+            enc: Zeroizing::new(keys.enc),
             mac,
         }
     }
 
     /// The AES-256 key, as the block modes take it.
     fn enc(&self) -> cbc::cipher::Key<Aes256> {
-        self.enc.0.into()
+        (*self.enc).into()
     }
 
     /// The keyed HMAC (a copy of the kept states, or keyed afresh; zeroized
@@ -127,7 +124,7 @@ impl Keys {
             HmacSha256::compose(self.mac.clone(), Default::default())
         };
         #[cfg(feature = "compact-cbc")]
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.mac.0)
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&*self.mac)
             .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()));
         mac.update(&seq.to_be_bytes());
         mac.update(len_and_rest);
@@ -138,7 +135,7 @@ impl Keys {
     #[cfg(feature = "test-tools")]
     fn secret_regions(&self) -> [(*const u8, usize); 2] {
         [
-            (self.enc.0.as_ptr(), self.enc.0.len()),
+            (self.enc.as_ptr(), self.enc.len()),
             (
                 core::ptr::from_ref(&self.mac).cast(),
                 core::mem::size_of_val(&self.mac),

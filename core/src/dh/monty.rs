@@ -196,20 +196,13 @@ impl<'a, const N: usize> Field<'a, N> {
         Field { p, m0 }
     }
 
-    /// `t - p` when `carry:t >= p`, else `t`; `carry:t` must be below `2p`.
+    /// `t - p` when `carry:t >= p`, else `t`; `carry:t` must be below `2p`: in place,
+    /// by [`reduce_once_into`](Field::reduce_once_into) from a copy of `t`.
     #[inline(always)]
     fn reduce_once(&self, t: &mut [Word; N], carry: Word) {
-        let mut d = [0; N];
-        let mut borrow = 0;
-        for ((d, &t), &p) in d.iter_mut().zip(t.iter()).zip(self.p) {
-            (*d, borrow) = sbb(t, p, borrow);
-        }
-        // carry:t >= p exactly when the subtraction did not borrow past the carry word.
-        // Both are 0 or 1, so the truncation keeps the whole value.
-        #[allow(clippy::cast_possible_truncation)]
-        let keep_difference = Choice::from((carry | (borrow ^ 1)) as u8);
-        assign_if(t, &d, keep_difference);
-        d.zeroize();
+        let mut t_in = *t;
+        self.reduce_once_into(&t_in, carry, t);
+        t_in.zeroize();
     }
 
     /// `out = a b R^(-1) mod p` for `a, b < p`: the 2N-word product, row by row, then
@@ -321,9 +314,8 @@ impl<'a, const N: usize> Field<'a, N> {
         self.reduce_once_into(&wide[1], meta, out);
     }
 
-    /// `out = t - p` when `carry:t >= p`, else `t`; `carry:t` must be below `2p`. Unlike
-    /// [`reduce_once`](Field::reduce_once), no copy of `t` first and no temporary to
-    /// zeroize: the difference goes to `out`, then `t` replaces it by a masked select.
+    /// `out = t - p` when `carry:t >= p`, else `t`; `carry:t` must be below `2p`: the
+    /// difference goes to `out`, then `t` replaces it by a masked select.
     #[inline(always)]
     fn reduce_once_into(&self, t: &[Word; N], carry: Word, out: &mut [Word; N]) {
         let mut borrow = 0;
