@@ -38,7 +38,7 @@ use crypto_bigint::Word;
 use once_cell::race::OnceBox;
 use zeroize::Zeroize;
 
-use super::monty::{entry_mask, exp_bit, Field};
+use super::monty::{exp_bit, select_entry, Field};
 
 /// Teeth of the comb: one table has `2^TEETH` entries.
 const TEETH: u32 = 6;
@@ -140,7 +140,6 @@ pub(super) fn pow2_comb<const N: usize>(
     let d = steps * TABLES as u32;
     let mut entry = [0; N];
     let mut tmp = [0; N];
-    let mut masks = [0 as Word; ENTRIES];
     let mut bit_masks = [0 as Word; TEETH as usize];
     for k in (0..steps).rev() {
         // Skipping the first squaring (of 1) depends on the public position only.
@@ -149,20 +148,12 @@ pub(super) fn pow2_comb<const N: usize>(
             out.copy_from_slice(&tmp);
         }
         for (s, table) in (0u32..).zip(tables) {
-            // The teeth's bits as masks (all ones where the bit is set), then each
-            // entry's mask: all ones for the entry the bits name, zero for the others.
+            // The teeth's bits as masks (all ones where the bit is set), which name
+            // the entry the masked pass keeps.
             for (i, m) in (0..).zip(bit_masks.iter_mut()) {
                 *m = exp_bit(exp, i * d + s * steps + k).wrapping_neg();
             }
-            for (j, m) in masks.iter_mut().enumerate() {
-                *m = entry_mask(&bit_masks, j);
-            }
-            entry.fill(0);
-            for (candidate, &m) in table.iter().zip(&masks) {
-                for (e, &c) in entry.iter_mut().zip(candidate) {
-                    *e |= c & m;
-                }
-            }
+            select_entry(table, &bit_masks, &mut entry);
             if k + 1 == steps && s == 0 {
                 // The first entry multiplies 1: taken as it is (a public position).
                 out.copy_from_slice(&entry);
@@ -174,7 +165,6 @@ pub(super) fn pow2_comb<const N: usize>(
     }
     entry.zeroize();
     tmp.zeroize();
-    masks.zeroize();
     bit_masks.zeroize();
 }
 

@@ -441,13 +441,7 @@ pub(super) fn pow<const N: usize>(
         for (i, m) in (0..).zip(bit_masks.iter_mut()) {
             *m = ((index >> i) & 1).wrapping_neg();
         }
-        entry.fill(0);
-        for (j, candidate) in table.iter().enumerate() {
-            let m = entry_mask(&bit_masks, j);
-            for (e, &c) in entry.iter_mut().zip(candidate) {
-                *e |= c & m;
-            }
-        }
+        select_entry(&table, &bit_masks, &mut entry);
         // The top window would square 1 and multiply 1 by its entry: the entry is taken
         // as it is (the position is public).
         if k + 1 == windows {
@@ -467,13 +461,31 @@ pub(super) fn pow<const N: usize>(
     bit_masks.zeroize();
 }
 
+/// `entry = table[j]` for the entry `j` that `bit_masks` name (see [`entry_mask`]), by
+/// a masked pass over every entry of `table`: each entry is read, whatever the bits (the
+/// window of [`pow`], the teeth of the comb).
+#[inline(always)]
+pub(super) fn select_entry<const N: usize, const B: usize>(
+    table: &[[Word; N]],
+    bit_masks: &[Word; B],
+    entry: &mut [Word; N],
+) {
+    entry.fill(0);
+    for (j, candidate) in table.iter().enumerate() {
+        let m = entry_mask(bit_masks, j);
+        for (e, &c) in entry.iter_mut().zip(candidate) {
+            *e |= c & m;
+        }
+    }
+}
+
 /// The mask of table entry `j` (public) for the bit masks `bit_masks` of the exponent
 /// bits that choose the entry (each all ones or zero, secret; bit `i` of `j` against
 /// `bit_masks[i]`): all ones when every bit of `j` equals its exponent bit, else zero.
 /// Only `j` decides which of a mask and its complement is taken: no comparison and no
 /// branch on the secret bits (the window of [`pow`], the teeth of the comb).
 #[inline(always)]
-pub(super) fn entry_mask<const B: usize>(bit_masks: &[Word; B], j: usize) -> Word {
+fn entry_mask<const B: usize>(bit_masks: &[Word; B], j: usize) -> Word {
     let mut m = Word::MAX;
     for (i, &b) in bit_masks.iter().enumerate() {
         m &= if (j >> i) & 1 == 1 { b } else { !b };
