@@ -253,11 +253,12 @@ impl Hub {
     /// `settings.queue` records (at least 16) and `settings.queue_bytes`
     /// bytes, `settings.max_queued_bytes` in all.
     pub fn new(settings: Settings) -> Arc<Hub> {
+        let queue = settings.queue.max(16);
         Arc::new(Hub {
             state: Mutex::new(State::default()),
             max_clients: settings.max_clients,
-            queue: settings.queue.max(16),
-            budget: Budget::new(settings.queue_bytes, settings.max_queued_bytes),
+            queue,
+            budget: Budget::new(settings.queue_bytes, settings.max_queued_bytes, queue),
             stall: settings.stall,
             room_notice_limit: settings.room_notice_limit,
         })
@@ -266,7 +267,13 @@ impl Hub {
     /// Whether a room message from `sender` to `room_key` should wait
     /// ([`pressure`]): some other member of the room that still reads has
     /// its queue, with `ahead` in flight towards it, more than half full.
+    /// While no client has more than a quarter of its queue in use (the
+    /// budget counts them), the answer is no without looking at the room's
+    /// members one by one.
     pub fn room_congested(&self, room_key: &str, sender: ClientId, ahead: Ahead) -> bool {
+        if self.budget.none_can_hold_back(ahead) {
+            return false;
+        }
         let st = self.lock();
         let Some(room) = st.rooms.get(room_key) else {
             return false;
@@ -1041,6 +1048,54 @@ mod tests {
         assert_eq!(chats(&mut bob), expect(bob.id, &["#a", "#b"]));
         assert_eq!(chats(&mut carol), expect(carol.id, &["#b"]));
         assert_eq!(hub.queued_bytes(), 0, "every byte counted was given back");
+    }
+
+    #[test]
+    fn a_sender_waits_while_another_member_is_over_half_full_and_not_once_it_reads() {
+        // Queues of 16 events: a member past 4 is loaded, past 8 holds back.
+        let hub = Hub::new(Settings {
+            max_clients: 8,
+            queue: 16,
+            queue_bytes: 1 << 20,
+            max_queued_bytes: 1 << 30,
+            stall: Duration::from_secs(5),
+            room_notice_limit: DEFAULT_ROOM_NOTICE_LIMIT,
+        });
+        let mut alice = member(&hub, "alice");
+        let mut bob = member(&hub, "bob");
+        for m in [&alice, &bob] {
+            assert!(hub.join(m.id, "#r", Vec::new()));
+        }
+        notices(&mut alice);
+        notices(&mut bob);
+        let none = Ahead::default();
+        assert!(!hub.room_congested("#r", alice.id, none), "nothing queued");
+        let say = |n: usize| {
+            for i in 0..n {
+                hub.deliver_room("#r", alice.id, said("alice", "#r", &format!("m{i}")));
+            }
+        };
+        say(6);
+        assert!(
+            !hub.room_congested("#r", alice.id, none),
+            "6 of 16: looked at, and not over half"
+        );
+        say(3);
+        assert!(hub.room_congested("#r", alice.id, none), "9 of 16");
+        assert!(
+            !hub.room_congested("#r", bob.id, none),
+            "a sender does not wait for its own queue"
+        );
+        let lots = Ahead {
+            records: 9,
+            bytes: 0,
+        };
+        assert_eq!(chats(&mut bob).len(), 9);
+        assert!(!hub.room_congested("#r", alice.id, none), "bob read them");
+        assert!(
+            hub.room_congested("#r", alice.id, lots),
+            "9 in flight towards every member"
+        );
     }
 
     #[test]

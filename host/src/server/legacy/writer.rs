@@ -226,7 +226,7 @@ mod tests {
         });
         let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let (_rd, wr) = stream.into_split();
-        let bytes = Budget::new(1 << 20, 1 << 20).client();
+        let bytes = Budget::new(1 << 20, 1 << 20, 64).client();
         let (tx, rx) = mpsc::channel(16);
         let chat = |text: &str| {
             Event::Chat(Arc::new(Chat {
