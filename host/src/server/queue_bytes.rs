@@ -302,7 +302,8 @@ mod tests {
         };
         for i in 0..100_000usize {
             let n = 1 + i % 1000;
-            // Never more than the writer can hold back: the hub's bound.
+            // Stay well within the client's 1 MiB bound, so that every
+            // reserve succeeds while the writer catches up.
             while a.queued() > 200_000 {
                 std::thread::yield_now();
             }
